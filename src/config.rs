@@ -1,0 +1,124 @@
+//! Command-line flags and their defaults; every limit and timeout of the server is one flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::http::parse::ParseLimits;
+
+/// looplight: a small, fast HTTP/1.1 server on a single-threaded event loop.
+///
+/// Serves the files under --root on --addr. Timeouts are in seconds and may be fractional
+/// (0.5 is half a second).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "looplight", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on (HOST:PORT; port 0 picks a free one).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Directory of static files to serve.
+    #[arg(long, value_name = "DIR", default_value = "www")]
+    pub root: PathBuf,
+
+    /// Do not write the access log to stdout.
+    #[arg(long)]
+    pub quiet: bool,
+
+    /// Largest request head (request line and header fields) in bytes; larger gets 431.
+    #[arg(long, value_name = "BYTES", default_value_t = ParseLimits::default().max_head_bytes)]
+    pub max_head_bytes: usize,
+
+    /// Longest request-target (URI) in bytes; longer gets 414.
+    #[arg(long, value_name = "BYTES", default_value_t = ParseLimits::default().max_target_bytes)]
+    pub max_uri_bytes: usize,
+
+    /// Most header fields in one request; more gets 431.
+    #[arg(long, value_name = "COUNT", default_value_t = ParseLimits::default().max_headers)]
+    pub max_headers: usize,
+
+    /// Largest request body in bytes (after chunked decoding); larger gets 413, decided from
+    /// Content-Length before the body is read.
+    #[arg(long, value_name = "BYTES", default_value_t = ParseLimits::default().max_body_bytes)]
+    pub max_body_bytes: u64,
+
+    /// Seconds for a whole request head to arrive (from its first byte, or from accept for a
+    /// new connection); a partial head then gets 408, a silent connection is closed.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub header_timeout: Duration,
+
+    /// Seconds a request body may stall without a byte arriving before 408.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub body_timeout: Duration,
+
+    /// Seconds an idle keep-alive connection is kept open between requests.
+    #[arg(long, value_name = "SECS", default_value = "15", value_parser = parse_seconds)]
+    pub keep_alive_timeout: Duration,
+
+    /// Seconds a client may go without reading any of our response before it is dropped.
+    #[arg(long, value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub write_timeout: Duration,
+
+    /// Seconds to let responses in flight finish after SIGINT/SIGTERM before exiting anyway.
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+
+    /// Most simultaneous connections; beyond it, new ones wait in the listen backlog.
+    #[arg(long, value_name = "COUNT", default_value_t = 10_000)]
+    pub max_connections: usize,
+}
+
+impl Config {
+    /// The parser limits these flags set.
+    pub fn parse_limits(&self) -> ParseLimits {
+        ParseLimits {
+            max_head_bytes: self.max_head_bytes,
+            max_target_bytes: self.max_uri_bytes,
+            max_headers: self.max_headers,
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    /// The configuration with every flag at its default.
+    pub fn defaults() -> Config {
+        Config::parse_from(["looplight"])
+    }
+}
+
+/// Parses a non-negative, possibly fractional number of seconds.
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{text}`: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let config = Config::defaults();
+        assert_eq!(config.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(config.root, PathBuf::from("www"));
+        assert_eq!(config.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn fractional_seconds() {
+        let config = Config::parse_from(["looplight", "--keep-alive-timeout", "0.25"]);
+        assert_eq!(config.keep_alive_timeout, Duration::from_millis(250));
+        assert!(Config::try_parse_from(["looplight", "--body-timeout", "-1"]).is_err());
+        assert!(Config::try_parse_from(["looplight", "--body-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Config::command().debug_assert();
+    }
+}

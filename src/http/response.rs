@@ -1,0 +1,313 @@
+//! Responses: the builder handlers use, and the encoding of a response head into bytes.
+//!
+//! Encoding is pure: it appends to a `Vec<u8>` and never touches a socket or a file. A file body
+//! is carried as an open [`File`] and its length; the connection decides how to send it.
+//!
+//! Every head carries `Server`, `Date` and, where a body is allowed, `Content-Length`
+//! (RFC 9110 §8.6); 1xx, 204 and 304 responses carry neither a body nor a length
+//! (RFC 9110 §15.3.5, §15.4.5).
+
+use std::borrow::Cow;
+use std::fs::File;
+
+use crate::http::date::IMF_FIXDATE_LEN;
+
+/// What follows the head.
+#[derive(Debug, Default)]
+pub enum Body {
+    #[default]
+    Empty,
+    Bytes(Cow<'static, [u8]>),
+    /// An open file and the number of bytes to send from its current position.
+    File {
+        file: File,
+        len: u64,
+    },
+}
+
+impl Body {
+    /// The number of body bytes, as announced in `Content-Length`.
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Bytes(bytes) => bytes.len() as u64,
+            Body::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An HTTP response under construction.
+#[derive(Debug)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
+    body: Body,
+}
+
+impl Response {
+    /// A response with no header fields (beyond the ones the server adds) and no body.
+    pub fn empty(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Body::Empty,
+        }
+    }
+
+    /// A `text/plain; charset=utf-8` response.
+    pub fn text(status: u16, text: impl Into<Cow<'static, str>>) -> Response {
+        let body = match text.into() {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        };
+        Response::empty(status)
+            .with_header("Content-Type", "text/plain; charset=utf-8")
+            .with_body(Body::Bytes(body))
+    }
+
+    /// A `text/html; charset=utf-8` response.
+    pub fn html(status: u16, html: impl Into<Cow<'static, str>>) -> Response {
+        let mut response = Response::text(status, html);
+        response.set_header("Content-Type", "text/html; charset=utf-8");
+        response
+    }
+
+    /// A redirect to `location` (absolute or relative reference, RFC 9110 §10.2.2).
+    pub fn redirect(status: u16, location: impl Into<Cow<'static, str>>) -> Response {
+        Response::text(status, reason_phrase(status).unwrap_or("Redirect"))
+            .with_header("Location", location)
+    }
+
+    /// The standard error response: the status and its reason phrase as plain text.
+    pub fn error(status: u16) -> Response {
+        let text = match status_line(status) {
+            Some(line) => Cow::Borrowed(&line["HTTP/1.1 ".len()..]),
+            None => Cow::Owned(format!("{status}\r\n")),
+        };
+        Response::text(status, text)
+    }
+
+    /// Adds a header field. Values must not contain CR or LF; any that do are replaced by
+    /// spaces when the head is encoded, so a handler can never split a response.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Replaces every field named `name` with one carrying `value`.
+    pub fn set_header(&mut self, name: &'static str, value: impl Into<Cow<'static, str>>) {
+        self.headers
+            .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
+        self.headers.push((name, value.into()));
+    }
+
+    pub fn with_body(mut self, body: Body) -> Self {
+        self.body = body;
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The first value of the header field `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(existing, _)| existing.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_ref())
+    }
+
+    pub fn body(&self) -> &Body {
+        &self.body
+    }
+
+    /// Splits the response into head fields and body for encoding.
+    pub(crate) fn into_parts(self) -> (u16, Vec<(&'static str, Cow<'static, str>)>, Body) {
+        (self.status, self.headers, self.body)
+    }
+}
+
+/// Anything a handler may return.
+pub trait IntoResponse {
+    fn into_response(self) -> Response;
+}
+
+impl IntoResponse for Response {
+    fn into_response(self) -> Response {
+        self
+    }
+}
+
+/// Whether the response head says anything about the connection (RFC 9112 §9.3, §9.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionHeader {
+    /// HTTP/1.1 keep-alive: nothing to say.
+    Omit,
+    /// `Connection: keep-alive`, for HTTP/1.0 clients that asked for it.
+    KeepAlive,
+    /// `Connection: close`: the server closes after this response.
+    Close,
+}
+
+/// Whether a response with this status may carry content (and therefore `Content-Length`).
+pub fn status_allows_body(status: u16) -> bool {
+    !(100..200).contains(&status) && status != 204 && status != 304
+}
+
+/// Appends a complete response head to `out`.
+///
+/// `content_length` is written for statuses that allow a body; pass the length of the body that
+/// a GET would carry, also for HEAD (RFC 9110 §9.3.2).
+pub fn encode_head(
+    out: &mut Vec<u8>,
+    status: u16,
+    headers: &[(&'static str, Cow<'static, str>)],
+    content_length: u64,
+    date: &[u8; IMF_FIXDATE_LEN],
+    connection: ConnectionHeader,
+) {
+    // The common prefix of every response, written in one copy; 200 is the fast path.
+    match status_line(status) {
+        Some(line) => out.extend_from_slice(line.as_bytes()),
+        None => {
+            out.extend_from_slice(b"HTTP/1.1 ");
+            out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+            out.extend_from_slice(b" \r\n");
+        }
+    }
+    out.extend_from_slice(b"Server: looplight\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        let start = out.len();
+        out.extend_from_slice(value.as_bytes());
+        for byte in &mut out[start..] {
+            if *byte == b'\r' || *byte == b'\n' {
+                *byte = b' ';
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    if status_allows_body(status) {
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(content_length).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    match connection {
+        ConnectionHeader::Omit => {}
+        ConnectionHeader::KeepAlive => out.extend_from_slice(b"Connection: keep-alive\r\n"),
+        ConnectionHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The interim `100 Continue` response (RFC 9110 §15.2.1).
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// The reason phrase for `status`, if it is one we send.
+pub fn reason_phrase(status: u16) -> Option<&'static str> {
+    status_line(status).map(|line| line["HTTP/1.1 000 ".len()..].trim_end())
+}
+
+/// Whole status lines for the statuses we send, so encoding one is a single copy.
+fn status_line(status: u16) -> Option<&'static str> {
+    Some(match status {
+        100 => "HTTP/1.1 100 Continue\r\n",
+        200 => "HTTP/1.1 200 OK\r\n",
+        201 => "HTTP/1.1 201 Created\r\n",
+        204 => "HTTP/1.1 204 No Content\r\n",
+        206 => "HTTP/1.1 206 Partial Content\r\n",
+        301 => "HTTP/1.1 301 Moved Permanently\r\n",
+        302 => "HTTP/1.1 302 Found\r\n",
+        303 => "HTTP/1.1 303 See Other\r\n",
+        304 => "HTTP/1.1 304 Not Modified\r\n",
+        307 => "HTTP/1.1 307 Temporary Redirect\r\n",
+        308 => "HTTP/1.1 308 Permanent Redirect\r\n",
+        400 => "HTTP/1.1 400 Bad Request\r\n",
+        401 => "HTTP/1.1 401 Unauthorized\r\n",
+        403 => "HTTP/1.1 403 Forbidden\r\n",
+        404 => "HTTP/1.1 404 Not Found\r\n",
+        405 => "HTTP/1.1 405 Method Not Allowed\r\n",
+        408 => "HTTP/1.1 408 Request Timeout\r\n",
+        409 => "HTTP/1.1 409 Conflict\r\n",
+        411 => "HTTP/1.1 411 Length Required\r\n",
+        412 => "HTTP/1.1 412 Precondition Failed\r\n",
+        413 => "HTTP/1.1 413 Content Too Large\r\n",
+        414 => "HTTP/1.1 414 URI Too Long\r\n",
+        415 => "HTTP/1.1 415 Unsupported Media Type\r\n",
+        416 => "HTTP/1.1 416 Range Not Satisfiable\r\n",
+        417 => "HTTP/1.1 417 Expectation Failed\r\n",
+        422 => "HTTP/1.1 422 Unprocessable Content\r\n",
+        429 => "HTTP/1.1 429 Too Many Requests\r\n",
+        431 => "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+        500 => "HTTP/1.1 500 Internal Server Error\r\n",
+        501 => "HTTP/1.1 501 Not Implemented\r\n",
+        503 => "HTTP/1.1 503 Service Unavailable\r\n",
+        505 => "HTTP/1.1 505 HTTP Version Not Supported\r\n",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DATE: &[u8; IMF_FIXDATE_LEN] = b"Sun, 06 Nov 1994 08:49:37 GMT";
+
+    fn encode(response: Response, connection: ConnectionHeader) -> String {
+        let (status, headers, body) = response.into_parts();
+        let mut out = Vec::new();
+        encode_head(&mut out, status, &headers, body.len(), DATE, connection);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn text_response_head() {
+        let head = encode(Response::text(200, "hello"), ConnectionHeader::Omit);
+        assert_eq!(
+            head,
+            "HTTP/1.1 200 OK\r\nServer: looplight\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Length: 5\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn no_content_length_on_204_and_304() {
+        for status in [204, 304] {
+            let head = encode(Response::empty(status), ConnectionHeader::Omit);
+            assert!(!head.contains("Content-Length"), "{head}");
+        }
+    }
+
+    #[test]
+    fn connection_header_and_unknown_status() {
+        let head = encode(Response::empty(299), ConnectionHeader::Close);
+        assert!(head.starts_with("HTTP/1.1 299 \r\n"), "{head}");
+        assert!(
+            head.ends_with("Content-Length: 0\r\nConnection: close\r\n\r\n"),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn header_values_cannot_split_the_response() {
+        let response = Response::empty(200).with_header("X-Evil", "a\r\nSet-Cookie: b");
+        let head = encode(response, ConnectionHeader::Omit);
+        assert!(head.contains("X-Evil: a  Set-Cookie: b\r\n"), "{head}");
+    }
+
+    #[test]
+    fn error_body_and_reason() {
+        let response = Response::error(404);
+        assert_eq!(response.body().len(), "404 Not Found\r\n".len() as u64);
+        assert_eq!(reason_phrase(404), Some("Not Found"));
+        assert_eq!(reason_phrase(431), Some("Request Header Fields Too Large"));
+    }
+}

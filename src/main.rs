@@ -1,0 +1,40 @@
+//! The `looplight` binary: flags → Config → App (www/) → Server::run.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use looplight::{App, Config, Server};
+
+fn main() -> ExitCode {
+    let config = Config::parse();
+    match run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("looplight: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(config: Config) -> std::io::Result<()> {
+    let mut app = App::new();
+    app.static_dir("/", &config.root).map_err(|error| {
+        std::io::Error::new(
+            error.kind(),
+            format!("--root {}: {error}", config.root.display()),
+        )
+    })?;
+    let server = Server::bind(config)?;
+    // The first line of stdout, flushed at once: scripts and tests read the address from it.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(
+        stdout,
+        "looplight listening on http://{}",
+        server.local_addr()
+    )?;
+    stdout.flush()?;
+    drop(stdout);
+    server.run(app)
+}

@@ -1,0 +1,666 @@
+//! One client connection: its buffers and the state machine that moves bytes through it.
+//!
+//! The loop calls [`Conn::drive`] whenever the socket may have changed (readiness is a hint) and
+//! [`Conn::on_timeout`] when the deadline it reported has passed. `drive` repeats three steps
+//! until none of them makes progress:
+//!
+//! 1. **read** what the socket has into `read_buf` (until `WouldBlock`, as edge-triggered
+//!    readiness demands), unless the output is backed up;
+//! 2. **process** every complete request in the buffer, in order: parse the head, frame the
+//!    body, call the app, encode the response into `write_buf` (pipelining falls out of this);
+//! 3. **flush** `write_buf` (and stream a large file after it) until `WouldBlock`.
+//!
+//! The state that decides what happens next is two enums: [`Reading`] (which part of a request
+//! we expect) and [`Writing`] (where the output comes from). Keep-alive is a flag that only ever
+//! goes from true to false. Which timeout applies and which readiness we need are both derived
+//! from that state ([`Conn::deadline`], [`Conn::interest`]), never stored beside it.
+//!
+//! When the connection must end after a response (client asked, parse error, shutdown), the
+//! write side is shut down once everything is sent and the input is drained for a moment
+//! ("lingering close"): closing with unread input would send a reset that can destroy the
+//! response before the client reads it.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use mio::Interest;
+use mio::net::TcpStream;
+
+use crate::config::Config;
+use crate::http::chunked::{self, ChunkedDecoder, ChunkedError};
+use crate::http::date::DateCache;
+use crate::http::parse::{self, Framing, Head, HeaderSpan, ParseError, Version};
+use crate::http::request::Request;
+use crate::http::response::{self, Body, ConnectionHeader, Response};
+use crate::router::App;
+use crate::server::access_log::{AccessLog, RequestLine};
+use crate::server::read_buf::{Filled, ReadBuf};
+
+/// Read buffer a connection starts with and returns to when idle.
+const READ_BUF_BASELINE: usize = 4 * 1024;
+/// Write buffer capacity kept across requests; a larger one is released when idle.
+const WRITE_BUF_BASELINE: usize = 16 * 1024;
+/// Files up to this size are copied into the write buffer behind their head (one write for
+/// both); larger files are streamed in chunks of this size.
+pub const FILE_CHUNK: usize = 64 * 1024;
+/// Stop processing pipelined requests while this much output is waiting.
+const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// Requests answered per wake-up before yielding to other connections.
+const REQUESTS_PER_WAKE: usize = 32;
+/// How long, and how much, to drain a client's input after our final response.
+const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+const LINGER_MAX_BYTES: usize = 1024 * 1024;
+
+/// What the server needs from one `drive`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Waiting for the socket or a timer.
+    Open,
+    /// More requests are buffered but this wake-up's budget is spent: drive again next tick.
+    Yield,
+    /// Done: close the socket and free the slot.
+    Close,
+}
+
+/// Everything a connection borrows from the loop while it is driven.
+pub struct Ctx<'a> {
+    pub app: &'a App,
+    pub config: &'a Config,
+    pub date: &'a DateCache,
+    pub log: &'a mut AccessLog,
+    pub now: Instant,
+}
+
+/// Which part of a request the connection expects next.
+#[derive(Debug)]
+enum Reading {
+    /// A request head (the buffer may hold part of it).
+    Head,
+    /// `len` body bytes after the head, which stays at the front of the buffer.
+    Body { head: Head, len: usize },
+    /// A chunked body after the head, decoded in place.
+    Chunked { head: Head, decoder: ChunkedDecoder },
+    /// No further requests will be read: the peer finished, or we decided to close.
+    Closed,
+}
+
+/// Where the output comes from.
+#[derive(Debug)]
+enum Writing {
+    /// Whatever is in `write_buf` (possibly nothing).
+    Buffer,
+    /// `write_buf`, then `remaining` bytes of `file`; no later response may start before it ends.
+    File { file: File, remaining: u64 },
+    /// Our side is shut down (FIN sent); input is drained until `until`.
+    Lingering { until: Instant, drained: usize },
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Conn {
+    pub socket: TcpStream,
+    peer: SocketAddr,
+    /// Unique for the life of the server (slab slots are reused).
+    pub id: u64,
+    /// The time of this connection's live timer entry, if it has one (see `timers`).
+    pub armed: Option<Instant>,
+    /// The readiness this socket is registered for.
+    pub registered: Interest,
+    read_buf: ReadBuf,
+    write_buf: Vec<u8>,
+    written: usize,
+    headers: Vec<HeaderSpan>,
+    reading: Reading,
+    writing: Writing,
+    keep_alive: bool,
+    /// Readiness hints: cleared when the socket says `WouldBlock`, set by the loop on events.
+    readable: bool,
+    writable: bool,
+    peer_closed: bool,
+    requests: u64,
+    accepted_at: Instant,
+    /// When the first byte of the request being read arrived.
+    request_started: Option<Instant>,
+    last_read: Instant,
+    last_write: Instant,
+}
+
+impl Conn {
+    pub fn new(socket: TcpStream, peer: SocketAddr, id: u64, now: Instant) -> Conn {
+        Conn {
+            socket,
+            peer,
+            id,
+            armed: None,
+            registered: Interest::READABLE,
+            read_buf: ReadBuf::with_capacity(READ_BUF_BASELINE),
+            write_buf: Vec::new(),
+            written: 0,
+            headers: Vec::new(),
+            reading: Reading::Head,
+            writing: Writing::Buffer,
+            keep_alive: true,
+            // A new socket is writable, and a client usually sends its request at once.
+            readable: true,
+            writable: true,
+            peer_closed: false,
+            requests: 0,
+            accepted_at: now,
+            request_started: None,
+            last_read: now,
+            last_write: now,
+        }
+    }
+
+    /// Records a readiness event.
+    pub fn on_event(&mut self, event: &mio::event::Event) {
+        self.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
+        self.writable |= event.is_writable() || event.is_write_closed() || event.is_error();
+    }
+
+    /// Makes all the progress the socket allows. See the module docs for the three steps.
+    pub fn drive(&mut self, ctx: &mut Ctx<'_>) -> Flow {
+        let mut budget = REQUESTS_PER_WAKE;
+        loop {
+            let read = match self.read(ctx) {
+                Ok(read) => read,
+                Err(_) => return Flow::Close,
+            };
+            let processed = self.process(ctx, &mut budget);
+            let flushed = match self.flush(ctx) {
+                Ok(flushed) => flushed,
+                Err(_) => return Flow::Close,
+            };
+            if budget == 0 {
+                return Flow::Yield;
+            }
+            if !(read || processed || flushed) {
+                break;
+            }
+        }
+        self.settle(ctx)
+    }
+
+    /// The deadline was reached (the loop checked it against [`Conn::deadline`]).
+    pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) -> Flow {
+        if self.has_output() || matches!(self.writing, Writing::Lingering { .. }) {
+            // The client is not reading our output, or the linger is over.
+            return Flow::Close;
+        }
+        match self.reading {
+            // Part of a request arrived but not all of it in time (RFC 9110 §15.5.9).
+            Reading::Head if !self.read_buf.is_empty() => self.reject(408, ctx),
+            Reading::Body { .. } | Reading::Chunked { .. } => self.reject(408, ctx),
+            // Nothing pending: an idle keep-alive connection, or one that never spoke.
+            Reading::Head | Reading::Closed => return Flow::Close,
+        }
+        self.drive(ctx)
+    }
+
+    /// Graceful shutdown: finish what is in flight, then close. Idle connections close now.
+    pub fn begin_shutdown(&mut self) -> Flow {
+        self.keep_alive = false;
+        let idle =
+            matches!(self.reading, Reading::Head) && self.read_buf.is_empty() && !self.has_output();
+        if idle { Flow::Close } else { Flow::Open }
+    }
+
+    /// When the loop must look at this connection again if the socket stays quiet.
+    pub fn deadline(&self, config: &Config) -> Instant {
+        if let Writing::Lingering { until, .. } = self.writing {
+            return until;
+        }
+        if self.has_output() {
+            return self.last_write + config.write_timeout;
+        }
+        match (&self.reading, self.request_started) {
+            (Reading::Head, Some(started)) => started + config.header_timeout,
+            (Reading::Head, None) if self.requests == 0 => self.accepted_at + config.header_timeout,
+            (Reading::Head, None) => self.last_write + config.keep_alive_timeout,
+            (Reading::Body { .. } | Reading::Chunked { .. }, _) => {
+                self.last_read + config.body_timeout
+            }
+            (Reading::Closed, _) => self.last_write + config.write_timeout,
+        }
+    }
+
+    /// The readiness to wait for: always input (requests, or the peer closing), and output
+    /// only while something is waiting to be sent and the socket said it was full.
+    pub fn interest(&self) -> Interest {
+        if self.has_output() && !self.writable {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        }
+    }
+
+    /// Whether output is waiting to be sent.
+    fn has_output(&self) -> bool {
+        self.written < self.write_buf.len() || matches!(self.writing, Writing::File { .. })
+    }
+
+    /// Whether to stop producing responses until the client reads some.
+    fn output_backed_up(&self) -> bool {
+        self.write_buf.len() - self.written > OUTPUT_HIGH_WATER
+            || matches!(self.writing, Writing::File { .. })
+    }
+
+    // ---- step 1: read -------------------------------------------------------------------
+
+    /// Reads until `WouldBlock`, the buffer limit, or EOF. Returns whether bytes arrived.
+    fn read(&mut self, ctx: &mut Ctx<'_>) -> io::Result<bool> {
+        if !self.readable || self.peer_closed {
+            return Ok(false);
+        }
+        if let Writing::Lingering { .. } = self.writing {
+            return self.drain_while_lingering();
+        }
+        if matches!(self.reading, Reading::Closed) || self.output_backed_up() {
+            return Ok(false);
+        }
+        let limit = self.read_limit(ctx.config);
+        let mut arrived = false;
+        loop {
+            match self.read_buf.fill_from(&mut self.socket, limit)? {
+                Filled::Bytes(_) => {
+                    arrived = true;
+                    self.last_read = ctx.now;
+                    if self.request_started.is_none() && matches!(self.reading, Reading::Head) {
+                        self.request_started = Some(ctx.now);
+                    }
+                }
+                Filled::Eof => {
+                    self.peer_closed = true;
+                    return Ok(true);
+                }
+                Filled::WouldBlock => {
+                    self.readable = false;
+                    return Ok(arrived);
+                }
+                // Process what is here first; the readable hint stays set for later.
+                Filled::Full => return Ok(arrived),
+            }
+        }
+    }
+
+    /// How far the read buffer may grow for the request being read.
+    fn read_limit(&self, config: &Config) -> usize {
+        match &self.reading {
+            // One byte past the head limit, so that "too large" can be seen.
+            Reading::Head => config.max_head_bytes + 1,
+            Reading::Body { head, len } => head.len + len,
+            Reading::Chunked { head, .. } => {
+                let max_body = usize::try_from(config.max_body_bytes).unwrap_or(usize::MAX);
+                head.len
+                    .saturating_add(max_body)
+                    .saturating_add(chunked::MAX_LINE_BYTES + chunked::MAX_TRAILER_BYTES)
+            }
+            Reading::Closed => 0,
+        }
+        .max(READ_BUF_BASELINE)
+    }
+
+    /// Reads and discards input after our final response, so that closing sends a FIN rather
+    /// than a reset. Returns whether anything happened.
+    fn drain_while_lingering(&mut self) -> io::Result<bool> {
+        let Writing::Lingering { drained, .. } = &mut self.writing else {
+            return Ok(false);
+        };
+        let mut any = false;
+        loop {
+            self.read_buf.clear();
+            match self
+                .read_buf
+                .fill_from(&mut self.socket, READ_BUF_BASELINE)?
+            {
+                Filled::Bytes(n) => {
+                    any = true;
+                    *drained += n;
+                    if *drained > LINGER_MAX_BYTES {
+                        return Err(io::ErrorKind::InvalidData.into());
+                    }
+                }
+                Filled::Eof => {
+                    self.peer_closed = true;
+                    return Ok(true);
+                }
+                Filled::WouldBlock => {
+                    self.readable = false;
+                    return Ok(any);
+                }
+                Filled::Full => return Ok(any),
+            }
+        }
+    }
+
+    // ---- step 2: process ----------------------------------------------------------------
+
+    /// Answers every complete request in the buffer, in order, within `budget`. Returns whether
+    /// any state changed.
+    fn process(&mut self, ctx: &mut Ctx<'_>, budget: &mut usize) -> bool {
+        let mut changed = false;
+        while *budget > 0 && !self.output_backed_up() {
+            let step = match &mut self.reading {
+                Reading::Closed => break,
+                Reading::Head => None,
+                Reading::Body { head, len } => {
+                    let (head, len) = (*head, *len);
+                    Some(if self.read_buf.len() >= head.len + len {
+                        Step::Complete {
+                            head,
+                            body: head.len..head.len + len,
+                            consumed: head.len + len,
+                        }
+                    } else {
+                        Step::NeedMore
+                    })
+                }
+                Reading::Chunked { head, decoder } => {
+                    let head = *head;
+                    Some(
+                        match decoder.decode(&mut self.read_buf.data_mut()[head.len..]) {
+                            Ok(true) => Step::Complete {
+                                head,
+                                body: head.len..head.len + decoder.decoded(),
+                                consumed: head.len + decoder.consumed(),
+                            },
+                            Ok(false) => Step::NeedMore,
+                            Err(ChunkedError::Invalid(_)) => Step::Reject(400),
+                            Err(ChunkedError::TooLarge) => Step::Reject(413),
+                        },
+                    )
+                }
+            };
+            let step = match step {
+                Some(step) => step,
+                None => self.parse_head(ctx),
+            };
+            match step {
+                Step::NeedMore => {
+                    if self.peer_closed {
+                        // The rest of this request will never come.
+                        self.reading = Reading::Closed;
+                        changed = true;
+                    }
+                    break;
+                }
+                Step::Continue => changed = true,
+                Step::Reject(status) => {
+                    self.reject(status, ctx);
+                    return true;
+                }
+                Step::Complete {
+                    head,
+                    body,
+                    consumed,
+                } => {
+                    *budget -= 1;
+                    self.respond(&head, body, consumed, ctx);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Tries to parse a head from the buffer and decides how its body is framed.
+    fn parse_head(&mut self, ctx: &mut Ctx<'_>) -> Step {
+        if self.read_buf.is_empty() {
+            return Step::NeedMore;
+        }
+        let limits = ctx.config.parse_limits();
+        let head = match parse::parse_head(self.read_buf.data(), &limits, &mut self.headers) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Step::NeedMore,
+            Err(error) => return Step::Reject(error.status()),
+        };
+        let body_started = self.read_buf.len() > head.len;
+        match head.framing {
+            Framing::Empty => Step::Complete {
+                head,
+                body: head.len..head.len,
+                consumed: head.len,
+            },
+            Framing::Length(len) => {
+                // `parse_head` enforced the body limit, so the length fits in memory.
+                let Ok(len) = usize::try_from(len) else {
+                    return Step::Reject(ParseError::BodyTooLarge.status());
+                };
+                self.expect_continue(&head, body_started);
+                self.reading = Reading::Body { head, len };
+                Step::Continue
+            }
+            Framing::Chunked => {
+                self.expect_continue(&head, body_started);
+                let decoder = ChunkedDecoder::new(ctx.config.max_body_bytes);
+                self.reading = Reading::Chunked { head, decoder };
+                Step::Continue
+            }
+        }
+    }
+
+    /// RFC 9110 §10.1.1: tell a client waiting for `100 Continue` to send its body, unless the
+    /// body is already on its way.
+    fn expect_continue(&mut self, head: &Head, body_started: bool) {
+        if head.expect_continue && !body_started {
+            self.write_buf.extend_from_slice(response::CONTINUE);
+        }
+    }
+
+    /// Calls the app for one complete request and queues its response.
+    fn respond(
+        &mut self,
+        head: &Head,
+        body: std::ops::Range<usize>,
+        consumed: usize,
+        ctx: &mut Ctx<'_>,
+    ) {
+        let data = self.read_buf.data();
+        let Some(request) = Request::new(head, data, &self.headers, &data[body], self.peer) else {
+            self.reject(400, ctx);
+            return;
+        };
+        // A panicking handler costs its own request a 500, nothing more.
+        let response = catch_unwind(AssertUnwindSafe(|| ctx.app.handle(&request)))
+            .unwrap_or_else(|_| Response::error(500));
+        let is_head = request.method() == "HEAD";
+        self.keep_alive &= head.keep_alive;
+        let line = RequestLine {
+            method: request.method(),
+            target: request.target(),
+            version: head.version.as_str(),
+        };
+        let logged_bytes = if is_head { 0 } else { response.body().len() };
+        ctx.log.record(
+            self.peer.ip(),
+            ctx.date,
+            Some(line),
+            response.status(),
+            logged_bytes,
+        );
+
+        self.read_buf.consume(consumed);
+        self.requests += 1;
+        self.request_started = (!self.read_buf.is_empty()).then_some(ctx.now);
+        self.reading = if self.keep_alive {
+            Reading::Head
+        } else {
+            Reading::Closed
+        };
+        self.queue(response, is_head, head.version, ctx);
+    }
+
+    /// Answers a request that cannot be processed with `status`, then closes (RFC 9112 §6.3:
+    /// after a framing error the rest of the stream cannot be trusted).
+    fn reject(&mut self, status: u16, ctx: &mut Ctx<'_>) {
+        self.keep_alive = false;
+        self.reading = Reading::Closed;
+        let response = Response::error(status);
+        ctx.log.record(
+            self.peer.ip(),
+            ctx.date,
+            None,
+            status,
+            response.body().len(),
+        );
+        self.queue(response, false, Version::Http11, ctx);
+    }
+
+    /// Encodes `response` into the write buffer; a large file body becomes a stream.
+    fn queue(&mut self, response: Response, is_head: bool, version: Version, ctx: &mut Ctx<'_>) {
+        let (status, headers, body) = response.into_parts();
+        let connection = match (self.keep_alive, version) {
+            (false, _) => ConnectionHeader::Close,
+            (true, Version::Http10) => ConnectionHeader::KeepAlive,
+            (true, Version::Http11) => ConnectionHeader::Omit,
+        };
+        let len = body.len();
+        response::encode_head(
+            &mut self.write_buf,
+            status,
+            &headers,
+            len,
+            ctx.date.imf_fixdate(),
+            connection,
+        );
+        if is_head || !response::status_allows_body(status) {
+            return;
+        }
+        match body {
+            Body::Empty => {}
+            Body::Bytes(bytes) => self.write_buf.extend_from_slice(&bytes),
+            Body::File { file, len } if len <= FILE_CHUNK as u64 => {
+                if !append_from_file(&mut self.write_buf, &file, len) {
+                    self.abort_after_flush();
+                }
+            }
+            Body::File { file, len } => {
+                self.writing = Writing::File {
+                    file,
+                    remaining: len,
+                }
+            }
+        }
+    }
+
+    /// The promised body cannot be delivered (the file shrank or failed): send what we have and
+    /// close, so the client sees a truncated message rather than a misframed one.
+    fn abort_after_flush(&mut self) {
+        self.keep_alive = false;
+        self.reading = Reading::Closed;
+        self.writing = Writing::Buffer;
+    }
+
+    // ---- step 3: flush ------------------------------------------------------------------
+
+    /// Writes until the output is gone or the socket is full; refills from a streamed file.
+    /// Returns whether any byte was written.
+    fn flush(&mut self, ctx: &mut Ctx<'_>) -> io::Result<bool> {
+        let mut wrote = false;
+        while self.writable {
+            if self.written < self.write_buf.len() {
+                match self.socket.write(&self.write_buf[self.written..]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        self.written += n;
+                        self.last_write = ctx.now;
+                        wrote = true;
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        self.writable = false
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => return Err(error),
+                }
+                continue;
+            }
+            self.write_buf.clear();
+            self.written = 0;
+            let Writing::File { file, remaining } = &mut self.writing else {
+                break;
+            };
+            let chunk = (*remaining).min(FILE_CHUNK as u64);
+            if !append_from_file(&mut self.write_buf, file, chunk) {
+                self.abort_after_flush();
+                continue;
+            }
+            *remaining -= chunk;
+            if *remaining == 0 {
+                self.writing = Writing::Buffer;
+            }
+        }
+        Ok(wrote)
+    }
+
+    /// After the three steps: decides whether the connection lives on, lingers, or closes.
+    fn settle(&mut self, ctx: &mut Ctx<'_>) -> Flow {
+        if self.has_output() {
+            return Flow::Open;
+        }
+        if let Writing::Lingering { .. } = self.writing {
+            return if self.peer_closed {
+                Flow::Close
+            } else {
+                Flow::Open
+            };
+        }
+        if !self.keep_alive && matches!(self.reading, Reading::Head) && self.read_buf.is_empty() {
+            // Shutting down between requests.
+            self.reading = Reading::Closed;
+        }
+        if !matches!(self.reading, Reading::Closed) {
+            if self.peer_closed && self.read_buf.is_empty() {
+                return Flow::Close;
+            }
+            self.release_idle_buffers();
+            return Flow::Open;
+        }
+        // No further response will be produced.
+        if self.peer_closed || self.socket.shutdown(Shutdown::Write).is_err() {
+            return Flow::Close;
+        }
+        self.writing = Writing::Lingering {
+            until: ctx.now + LINGER_TIMEOUT,
+            drained: 0,
+        };
+        self.readable = true;
+        match self.drain_while_lingering() {
+            Ok(_) if !self.peer_closed => Flow::Open,
+            _ => Flow::Close,
+        }
+    }
+
+    /// An idle connection keeps only baseline buffers.
+    fn release_idle_buffers(&mut self) {
+        if matches!(self.reading, Reading::Head) {
+            self.read_buf.shrink_if_idle(READ_BUF_BASELINE);
+        }
+        if self.write_buf.capacity() > WRITE_BUF_BASELINE {
+            self.write_buf = Vec::new();
+        }
+    }
+}
+
+/// The outcome of looking at the buffered input once.
+enum Step {
+    NeedMore,
+    /// The state advanced (head parsed, waiting for its body); look again.
+    Continue,
+    /// A whole request: its head, the body's range in the buffer, and the bytes it took.
+    Complete {
+        head: Head,
+        body: std::ops::Range<usize>,
+        consumed: usize,
+    },
+    Reject(u16),
+}
+
+/// Appends exactly `len` bytes of `file` to `buf`; false if the file ended early or failed.
+fn append_from_file(buf: &mut Vec<u8>, mut file: &File, len: u64) -> bool {
+    buf.reserve(usize::try_from(len).unwrap_or(0));
+    // `read_to_end` on a `Take` reads straight into the spare capacity, without zero-filling.
+    matches!((&mut file).take(len).read_to_end(buf), Ok(n) if n as u64 == len)
+}

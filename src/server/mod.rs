@@ -1,0 +1,387 @@
+//! The event loop: the only place that touches sockets.
+//!
+//! One thread, one `mio::Poll`, edge-triggered. Each tick:
+//! 1. wait for events, no longer than the nearest deadline (0 if a connection yielded);
+//! 2. refresh the cached date;
+//! 3. for each event: accept until `WouldBlock` (listener), start a graceful shutdown (signal),
+//!    or drive the connection (socket);
+//! 4. drive the connections that yielded their turn last tick;
+//! 5. fire due timers;
+//! 6. flush the access log.
+//!
+//! Connections live in a `Slab`; their slot index is their `mio::Token`. When the connection
+//! limit is reached, or the process runs out of file descriptors, accepting pauses (leaving new
+//! clients in the kernel's backlog) and resumes when a connection closes or after a short
+//! back-off: the loop never spins on a listener it cannot serve.
+
+pub mod access_log;
+pub mod conn;
+pub mod read_buf;
+pub mod timers;
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+
+use crate::config::Config;
+use crate::http::date::DateCache;
+use crate::router::App;
+use access_log::AccessLog;
+use conn::{Conn, Ctx, Flow};
+use timers::{TimerKey, Timers};
+
+const LISTENER: Token = Token(usize::MAX - 1);
+const SIGNALS: Token = Token(usize::MAX - 2);
+/// Pending connections the kernel may queue for us.
+const LISTEN_BACKLOG: i32 = 1024;
+/// Events taken per poll call.
+const EVENTS_CAPACITY: usize = 1024;
+/// Back-off before accepting again after the process ran out of file descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// A bound listener, ready to run.
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    config: Config,
+}
+
+impl Server {
+    /// Binds `config.addr`. Raises the open-file limit to its hard maximum first, since every
+    /// connection is a descriptor.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        raise_open_file_limit();
+        let listener = listen(config.addr)?;
+        let local_addr = listener.local_addr()?;
+        Ok(Server {
+            poll: Poll::new()?,
+            listener,
+            local_addr,
+            config,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves `app` until SIGINT or SIGTERM, then finishes the responses in flight (at most
+    /// `shutdown_timeout`) and returns. Only poll and listener failures return an error.
+    pub fn run(self, app: App) -> io::Result<()> {
+        let Server {
+            poll,
+            mut listener,
+            config,
+            ..
+        } = self;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let mut event_loop = EventLoop {
+            poll,
+            listener: Some(listener),
+            signals,
+            conns: Slab::new(),
+            timers: Timers::default(),
+            date: DateCache::new(),
+            log: AccessLog::new(!config.quiet),
+            app,
+            config,
+            now: Instant::now(),
+            next_conn_id: 0,
+            accept_blocked: false,
+            accept_retry_at: None,
+            yielded: Vec::new(),
+            shutdown_deadline: None,
+        };
+        event_loop.run()
+    }
+}
+
+/// The loop's state; see the module docs for one tick.
+struct EventLoop {
+    poll: Poll,
+    /// `None` once shutting down.
+    listener: Option<TcpListener>,
+    signals: Signals,
+    conns: Slab<Conn>,
+    timers: Timers,
+    date: DateCache,
+    log: AccessLog,
+    app: App,
+    config: Config,
+    /// The time at the start of this tick.
+    now: Instant,
+    next_conn_id: u64,
+    /// Accepting stopped (connection limit, or out of descriptors) with clients maybe waiting.
+    accept_blocked: bool,
+    accept_retry_at: Option<Instant>,
+    /// Connections that spent their budget and want another turn.
+    yielded: Vec<usize>,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl EventLoop {
+    fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            // 1. Wait.
+            let timeout = self.poll_timeout();
+            if let Err(error) = self.poll.poll(&mut events, timeout)
+                && error.kind() != io::ErrorKind::Interrupted
+            {
+                return Err(error);
+            }
+            // 2. Time.
+            self.now = Instant::now();
+            self.date.refresh(SystemTime::now());
+            // 3. Events.
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    SIGNALS => self.on_signal(),
+                    Token(slot) => {
+                        if let Some(conn) = self.conns.get_mut(slot) {
+                            conn.on_event(event);
+                            self.drive(slot);
+                        }
+                    }
+                }
+            }
+            // 4. Connections that yielded.
+            for slot in std::mem::take(&mut self.yielded) {
+                self.drive(slot);
+            }
+            // 5. Timers, and accepting again once there is room.
+            self.fire_timers();
+            if self.accept_blocked
+                && self.conns.len() < self.config.max_connections
+                && self.accept_retry_at.is_none_or(|at| at <= self.now)
+            {
+                self.accept_retry_at = None;
+                self.accept();
+            }
+            // 6. Log.
+            self.log.flush();
+
+            if let Some(deadline) = self.shutdown_deadline
+                && (self.conns.is_empty() || self.now >= deadline)
+            {
+                return Ok(());
+            }
+        }
+    }
+
+    /// How long `poll` may sleep: until the nearest timer, accept retry or shutdown deadline.
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.yielded.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        [
+            self.timers.next(),
+            self.accept_retry_at,
+            self.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Accepts until `WouldBlock`, the connection limit, or descriptor exhaustion.
+    fn accept(&mut self) {
+        self.accept_blocked = false;
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            if self.conns.len() >= self.config.max_connections {
+                self.accept_blocked = true;
+                return;
+            }
+            match listener.accept() {
+                Ok((socket, peer)) => self.open(socket, peer),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) if is_out_of_descriptors(&error) => {
+                    // The client stays in the backlog; try again shortly, not in a busy loop.
+                    self.accept_blocked = true;
+                    self.accept_retry_at = Some(self.now + ACCEPT_BACKOFF);
+                    return;
+                }
+                // ECONNABORTED and friends concern one client only.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Registers a new connection and drives it at once: its request is often already here.
+    fn open(&mut self, mut socket: TcpStream, peer: SocketAddr) {
+        // Small responses must not wait for Nagle's algorithm.
+        let _ = socket.set_nodelay(true);
+        let entry = self.conns.vacant_entry();
+        let slot = entry.key();
+        if self
+            .poll
+            .registry()
+            .register(&mut socket, Token(slot), Interest::READABLE)
+            .is_err()
+        {
+            return;
+        }
+        self.next_conn_id += 1;
+        entry.insert(Conn::new(socket, peer, self.next_conn_id, self.now));
+        self.drive(slot);
+    }
+
+    /// Runs one connection and applies the outcome.
+    fn drive(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let mut ctx = Ctx {
+            app: &self.app,
+            config: &self.config,
+            date: &self.date,
+            log: &mut self.log,
+            now: self.now,
+        };
+        let flow = conn.drive(&mut ctx);
+        self.apply(slot, flow);
+    }
+
+    /// Closes, or updates registration and timer for, the connection in `slot`.
+    fn apply(&mut self, slot: usize, flow: Flow) {
+        if flow == Flow::Close {
+            self.close(slot);
+            return;
+        }
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        let interest = conn.interest();
+        if interest != conn.registered {
+            if self
+                .poll
+                .registry()
+                .reregister(&mut conn.socket, Token(slot), interest)
+                .is_err()
+            {
+                self.close(slot);
+                return;
+            }
+            conn.registered = interest;
+        }
+        let deadline = conn.deadline(&self.config);
+        if conn.armed.is_none_or(|armed| deadline < armed) {
+            conn.armed = Some(deadline);
+            let key = TimerKey {
+                slot,
+                conn_id: conn.id,
+            };
+            self.timers.schedule(deadline, key);
+        }
+        if flow == Flow::Yield {
+            self.yielded.push(slot);
+        }
+    }
+
+    fn close(&mut self, slot: usize) {
+        // Dropping the socket closes it, which also removes it from the epoll set.
+        self.conns.try_remove(slot);
+    }
+
+    /// Handles due timer entries: times a connection out, or re-arms it for its later deadline.
+    fn fire_timers(&mut self) {
+        while let Some((at, key)) = self.timers.pop_due(self.now) {
+            let Some(conn) = self.conns.get_mut(key.slot) else {
+                continue;
+            };
+            if conn.id != key.conn_id || conn.armed != Some(at) {
+                continue; // Stale: the slot was reused, or a newer entry replaced this one.
+            }
+            conn.armed = None;
+            let flow = if conn.deadline(&self.config) <= self.now {
+                let mut ctx = Ctx {
+                    app: &self.app,
+                    config: &self.config,
+                    date: &self.date,
+                    log: &mut self.log,
+                    now: self.now,
+                };
+                conn.on_timeout(&mut ctx)
+            } else {
+                Flow::Open
+            };
+            self.apply(key.slot, flow);
+        }
+    }
+
+    /// SIGINT/SIGTERM: stop accepting, close idle connections, let the rest finish.
+    fn on_signal(&mut self) {
+        let received = self.signals.pending().count();
+        if received == 0 {
+            return;
+        }
+        if self.shutdown_deadline.is_some() {
+            // A second signal: stop waiting.
+            self.shutdown_deadline = Some(self.now);
+            return;
+        }
+        self.shutdown_deadline = Some(self.now + self.config.shutdown_timeout);
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_blocked = false;
+        self.accept_retry_at = None;
+        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            if let Some(conn) = self.conns.get_mut(slot) {
+                let flow = conn.begin_shutdown();
+                self.apply(slot, flow);
+            }
+        }
+    }
+}
+
+/// A non-blocking listener with SO_REUSEADDR and our backlog.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM: accepting cannot succeed until something is released.
+fn is_out_of_descriptors(error: &io::Error) -> bool {
+    use rustix::io::Errno;
+    let code = error.raw_os_error();
+    [Errno::MFILE, Errno::NFILE, Errno::NOBUFS, Errno::NOMEM]
+        .iter()
+        .any(|errno| code == Some(errno.raw_os_error()))
+}
+
+/// Lifts the soft RLIMIT_NOFILE to the hard limit; failure just leaves the limit as it was.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
