@@ -93,10 +93,12 @@ impl Server {
             signals,
             conns: Slab::new(),
             timers: Timers::default(),
-            date: DateCache::new(),
-            log: AccessLog::new(!config.quiet),
-            app,
-            config,
+            shared: Shared {
+                date: DateCache::new(),
+                log: AccessLog::new(!config.quiet),
+                app,
+                config,
+            },
             now: Instant::now(),
             next_conn_id: 0,
             accept_blocked: false,
@@ -116,10 +118,7 @@ struct EventLoop {
     signals: Signals,
     conns: Slab<Conn>,
     timers: Timers,
-    date: DateCache,
-    log: AccessLog,
-    app: App,
-    config: Config,
+    shared: Shared,
     /// The time at the start of this tick.
     now: Instant,
     next_conn_id: u64,
@@ -144,7 +143,7 @@ impl EventLoop {
             }
             // 2. Time.
             self.now = Instant::now();
-            self.date.refresh(SystemTime::now());
+            self.shared.date.refresh(SystemTime::now());
             // 3. Events.
             for event in events.iter() {
                 match event.token() {
@@ -165,14 +164,14 @@ impl EventLoop {
             // 5. Timers, and accepting again once there is room.
             self.fire_timers();
             if self.accept_blocked
-                && self.conns.len() < self.config.max_connections
+                && self.conns.len() < self.shared.config.max_connections
                 && self.accept_retry_at.is_none_or(|at| at <= self.now)
             {
                 self.accept_retry_at = None;
                 self.accept();
             }
             // 6. Log.
-            self.log.flush();
+            self.shared.log.flush();
 
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || self.now >= deadline)
@@ -205,7 +204,7 @@ impl EventLoop {
             let Some(listener) = &self.listener else {
                 return;
             };
-            if self.conns.len() >= self.config.max_connections {
+            if self.conns.len() >= self.shared.config.max_connections {
                 self.accept_blocked = true;
                 return;
             }
@@ -248,14 +247,7 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        let mut ctx = Ctx {
-            app: &self.app,
-            config: &self.config,
-            date: &self.date,
-            log: &mut self.log,
-            now: self.now,
-        };
-        let flow = conn.drive(&mut ctx);
+        let flow = conn.drive(&mut self.shared.ctx(self.now));
         self.apply(slot, flow);
     }
 
@@ -281,7 +273,7 @@ impl EventLoop {
             }
             conn.registered = interest;
         }
-        let deadline = conn.deadline(&self.config);
+        let deadline = conn.deadline(&self.shared.config);
         if conn.armed.is_none_or(|armed| deadline < armed) {
             conn.armed = Some(deadline);
             let key = TimerKey {
@@ -310,15 +302,8 @@ impl EventLoop {
                 continue; // Stale: the slot was reused, or a newer entry replaced this one.
             }
             conn.armed = None;
-            let flow = if conn.deadline(&self.config) <= self.now {
-                let mut ctx = Ctx {
-                    app: &self.app,
-                    config: &self.config,
-                    date: &self.date,
-                    log: &mut self.log,
-                    now: self.now,
-                };
-                conn.on_timeout(&mut ctx)
+            let flow = if conn.deadline(&self.shared.config) <= self.now {
+                conn.on_timeout(&mut self.shared.ctx(self.now))
             } else {
                 Flow::Open
             };
@@ -337,7 +322,7 @@ impl EventLoop {
             self.shutdown_deadline = Some(self.now);
             return;
         }
-        self.shutdown_deadline = Some(self.now + self.config.shutdown_timeout);
+        self.shutdown_deadline = Some(self.now + self.shared.config.shutdown_timeout);
         if let Some(mut listener) = self.listener.take() {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -349,6 +334,26 @@ impl EventLoop {
                 let flow = conn.begin_shutdown();
                 self.apply(slot, flow);
             }
+        }
+    }
+}
+
+/// What every connection reads (and logs to) while it is driven.
+struct Shared {
+    app: App,
+    config: Config,
+    date: DateCache,
+    log: AccessLog,
+}
+
+impl Shared {
+    fn ctx(&mut self, now: Instant) -> Ctx<'_> {
+        Ctx {
+            app: &self.app,
+            config: &self.config,
+            date: &self.date,
+            log: &mut self.log,
+            now,
         }
     }
 }
