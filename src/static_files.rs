@@ -30,6 +30,13 @@ use crate::http::response::{Body, Response};
 /// The methods a static resource allows (RFC 9110 §10.2.1).
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 
+/// How files are opened. O_NONBLOCK: a FIFO someone dropped into the root must not block the
+/// loop on open.
+const OPEN_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::NONBLOCK);
+
 /// The file served for a directory.
 const INDEX_FILE: &str = "index.html";
 
@@ -85,7 +92,10 @@ impl StaticFiles {
         let Ok(metadata) = file.metadata() else {
             return Response::error(500);
         };
-        // 4. Directories.
+        // 4. Directories; a file named with a trailing slash does not exist (as in POSIX).
+        if !metadata.is_dir() && path.ends_with('/') {
+            return Response::error(404);
+        }
         if metadata.is_dir() {
             if !path.ends_with('/') {
                 return redirect_to_slash(request);
@@ -101,32 +111,54 @@ impl StaticFiles {
 
     /// Opens `relative` (no leading slash) without ever resolving outside the root.
     fn open_beneath(&self, relative: &Path) -> io::Result<File> {
-        // O_NONBLOCK: opening a FIFO someone dropped into the root must not block the loop.
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK;
         let target: &Path = if relative.as_os_str().is_empty() {
             Path::new(".")
         } else {
             relative
         };
-        if !self.openat2_unavailable.load(Ordering::Relaxed) {
-            let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
-            match rustix::fs::openat2(&self.root, target, flags, Mode::empty(), resolve) {
-                Ok(fd) => return Ok(File::from(fd)),
-                Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::PERM) => {
-                    self.openat2_unavailable.store(true, Ordering::Relaxed);
-                }
-                Err(errno) => return Err(errno.into()),
-            }
+        if self.openat2_unavailable.load(Ordering::Relaxed) {
+            return self.open_canonical(target);
         }
-        // Fallback: resolve every symlink, then check containment.
+        match self.openat2_beneath(target) {
+            Ok(file) => Ok(file),
+            // An absolute symlink is refused by RESOLVE_BENEATH even when it points inside the
+            // root; resolve it ourselves and let the kernel check the result again.
+            Err(rustix::io::Errno::XDEV) => self.open_canonical(target),
+            Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::PERM) => {
+                self.openat2_unavailable.store(true, Ordering::Relaxed);
+                self.open_canonical(target)
+            }
+            Err(errno) => Err(errno.into()),
+        }
+    }
+
+    fn openat2_beneath(&self, target: &Path) -> rustix::io::Result<File> {
+        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        rustix::fs::openat2(&self.root, target, OPEN_FLAGS, Mode::empty(), resolve).map(File::from)
+    }
+
+    /// The slow path: resolve every symlink, check containment, then open the resolved path
+    /// (beneath the root again where openat2 exists, so a symlink swapped in between is caught).
+    fn open_canonical(&self, target: &Path) -> io::Result<File> {
         let canonical = self.root_path.join(target).canonicalize()?;
-        if !canonical.starts_with(&self.root_path) {
+        let Ok(inside) = canonical.strip_prefix(&self.root_path) else {
             return Err(io::Error::from_raw_os_error(
                 rustix::io::Errno::XDEV.raw_os_error(),
             ));
+        };
+        if self.openat2_unavailable.load(Ordering::Relaxed) {
+            return Ok(File::from(rustix::fs::open(
+                &canonical,
+                OPEN_FLAGS,
+                Mode::empty(),
+            )?));
         }
-        let fd = rustix::fs::open(&canonical, flags, Mode::empty())?;
-        Ok(File::from(fd))
+        let inside = if inside.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            inside
+        };
+        Ok(self.openat2_beneath(inside)?)
     }
 }
 
@@ -260,6 +292,37 @@ mod tests {
         ];
         for (path, status) in cases {
             assert_eq!(sanitize(path), Err(status), "{path}");
+        }
+    }
+
+    /// Both ways of opening (openat2, and the canonical-path fallback for kernels without it)
+    /// serve symlinks that stay inside the root and refuse those that leave it.
+    #[test]
+    fn containment_holds_with_and_without_openat2() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "secret").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("file"), "ok").unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.path().join(name)).unwrap();
+        };
+        link(&outside.path().join("secret"), "out");
+        link(&root.path().join("file"), "in-absolute");
+        link(Path::new("file"), "in-relative");
+        link(Path::new("../../../../../../etc/passwd"), "up");
+
+        for without_openat2 in [false, true] {
+            let files = StaticFiles::new(root.path()).unwrap();
+            files
+                .openat2_unavailable
+                .store(without_openat2, Ordering::Relaxed);
+            for name in ["file", "in-absolute", "in-relative"] {
+                assert!(files.open_beneath(Path::new(name)).is_ok(), "{name}");
+            }
+            for name in ["out", "up"] {
+                let error = files.open_beneath(Path::new(name)).unwrap_err();
+                assert_eq!(status_for(&error), 403, "{name} without openat2: {without_openat2}");
+            }
         }
     }
 
