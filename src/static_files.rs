@@ -13,7 +13,7 @@
 //!    the open file as its body; the connection decides whether to copy it or stream it.
 
 use std::borrow::Cow;
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -85,28 +85,31 @@ impl StaticFiles {
             Err(status) => return Response::error(status),
         };
         // 3. Open beneath the root.
-        let file = match self.open_beneath(&relative) {
-            Ok(file) => file,
+        let (file, metadata) = match self.open_with_metadata(&relative) {
+            Ok(opened) => opened,
             Err(error) => return Response::error(status_for(&error)),
         };
-        let Ok(metadata) = file.metadata() else {
-            return Response::error(500);
-        };
         // 4. Directories; a file named with a trailing slash does not exist (as in POSIX).
-        if !metadata.is_dir() && path.ends_with('/') {
-            return Response::error(404);
-        }
         if metadata.is_dir() {
             if !path.ends_with('/') {
                 return redirect_to_slash(request);
             }
             let index = relative.join(INDEX_FILE);
-            return match self.open_beneath(&index) {
-                Ok(file) => file_response(file, &index),
+            return match self.open_with_metadata(&index) {
+                Ok((file, metadata)) => file_response(file, &metadata, &index),
                 Err(error) => Response::error(status_for(&error)),
             };
         }
-        file_response(file, &relative)
+        if path.ends_with('/') {
+            return Response::error(404);
+        }
+        file_response(file, &metadata, &relative)
+    }
+
+    fn open_with_metadata(&self, relative: &Path) -> io::Result<(File, Metadata)> {
+        let file = self.open_beneath(relative)?;
+        let metadata = file.metadata()?;
+        Ok((file, metadata))
     }
 
     /// Opens `relative` (no leading slash) without ever resolving outside the root.
@@ -213,10 +216,7 @@ fn redirect_to_slash(request: &Request<'_>) -> Response {
 }
 
 /// A 200 response carrying `file`, with its type and validators.
-fn file_response(file: File, path: &Path) -> Response {
-    let Ok(metadata) = file.metadata() else {
-        return Response::error(500);
-    };
+fn file_response(file: File, metadata: &Metadata, path: &Path) -> Response {
     if !metadata.is_file() {
         return Response::error(404);
     }
@@ -229,12 +229,12 @@ fn file_response(file: File, path: &Path) -> Response {
     Response::empty(200)
         .with_header("Content-Type", content_type(path))
         .with_header("Last-Modified", httpdate::fmt_http_date(modified))
-        .with_header("ETag", entity_tag(&metadata))
+        .with_header("ETag", entity_tag(metadata))
         .with_body(Body::File { file, len })
 }
 
 /// A strong validator from what changes when the file does: modification time and size.
-fn entity_tag(metadata: &std::fs::Metadata) -> String {
+fn entity_tag(metadata: &Metadata) -> String {
     format!(
         "\"{:x}.{:x}-{:x}\"",
         metadata.mtime(),
@@ -321,7 +321,11 @@ mod tests {
             }
             for name in ["out", "up"] {
                 let error = files.open_beneath(Path::new(name)).unwrap_err();
-                assert_eq!(status_for(&error), 403, "{name} without openat2: {without_openat2}");
+                assert_eq!(
+                    status_for(&error),
+                    403,
+                    "{name} without openat2: {without_openat2}"
+                );
             }
         }
     }

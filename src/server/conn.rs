@@ -120,6 +120,8 @@ pub struct Conn {
     readable: bool,
     writable: bool,
     peer_closed: bool,
+    /// The poller reported the peer's FIN (or an error): read until EOF is seen.
+    peer_hung_up: bool,
     requests: u64,
     accepted_at: Instant,
     /// When the first byte of the request being read arrived.
@@ -147,6 +149,7 @@ impl Conn {
             readable: true,
             writable: true,
             peer_closed: false,
+            peer_hung_up: false,
             requests: 0,
             accepted_at: now,
             request_started: None,
@@ -159,6 +162,7 @@ impl Conn {
     pub fn on_event(&mut self, event: &mio::event::Event) {
         self.readable |= event.is_readable() || event.is_read_closed() || event.is_error();
         self.writable |= event.is_writable() || event.is_write_closed() || event.is_error();
+        self.peer_hung_up |= event.is_read_closed() || event.is_error();
     }
 
     /// Makes all the progress the socket allows. See the module docs for the three steps.
@@ -265,11 +269,18 @@ impl Conn {
         let mut arrived = false;
         loop {
             match self.read_buf.fill_from(&mut self.socket, limit)? {
-                Filled::Bytes(_) => {
+                Filled::Bytes { short, .. } => {
                     arrived = true;
                     self.last_read = ctx.now;
                     if self.request_started.is_none() && matches!(self.reading, Reading::Head) {
                         self.request_started = Some(ctx.now);
+                    }
+                    // A short read drained the socket: skip the read that would only say
+                    // WouldBlock (a syscall per request). Edge-triggered epoll reports any
+                    // later bytes; a FIN that already came is flagged on the event instead.
+                    if short && !self.peer_hung_up {
+                        self.readable = false;
+                        return Ok(true);
                     }
                 }
                 Filled::Eof => {
@@ -316,7 +327,7 @@ impl Conn {
                 .read_buf
                 .fill_from(&mut self.socket, READ_BUF_BASELINE)?
             {
-                Filled::Bytes(n) => {
+                Filled::Bytes { n, .. } => {
                     any = true;
                     *drained += n;
                     if *drained > LINGER_MAX_BYTES {

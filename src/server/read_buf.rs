@@ -10,8 +10,9 @@ use std::io::{self, Read};
 /// What a read attempt did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Filled {
-    /// This many bytes arrived.
-    Bytes(usize),
+    /// This many bytes arrived; `short` when they did not fill the space offered, which means
+    /// the socket had nothing more at that moment.
+    Bytes { n: usize, short: bool },
     /// The peer closed its sending side.
     Eof,
     /// Nothing to read right now.
@@ -91,8 +92,9 @@ impl ReadBuf {
             return match source.read(&mut self.storage[self.end..]) {
                 Ok(0) => Ok(Filled::Eof),
                 Ok(n) => {
+                    let short = self.end + n < self.storage.len();
                     self.end += n;
-                    Ok(Filled::Bytes(n))
+                    Ok(Filled::Bytes { n, short })
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(Filled::WouldBlock),
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
@@ -119,19 +121,34 @@ mod tests {
     fn consumes_compacts_and_grows_up_to_the_limit() {
         let mut buf = ReadBuf::with_capacity(4);
         let mut source: &[u8] = b"abcdefghij";
-        assert_eq!(buf.fill_from(&mut source, 8).unwrap(), Filled::Bytes(4));
+        assert_eq!(
+            buf.fill_from(&mut source, 8).unwrap(),
+            Filled::Bytes { n: 4, short: false }
+        );
         assert_eq!(buf.data(), b"abcd");
         buf.consume(2);
         // Full tail, start > 0: compacts instead of growing.
-        assert_eq!(buf.fill_from(&mut source, 8).unwrap(), Filled::Bytes(2));
+        assert_eq!(
+            buf.fill_from(&mut source, 8).unwrap(),
+            Filled::Bytes { n: 2, short: false }
+        );
         assert_eq!(buf.data(), b"cdef");
         assert_eq!(buf.capacity(), 4);
         // Full from the front: grows to the limit.
-        assert_eq!(buf.fill_from(&mut source, 8).unwrap(), Filled::Bytes(4));
+        assert_eq!(
+            buf.fill_from(&mut source, 8).unwrap(),
+            Filled::Bytes { n: 4, short: false }
+        );
         assert_eq!(buf.data(), b"cdefghij");
         assert_eq!(buf.fill_from(&mut source, 8).unwrap(), Filled::Full);
         buf.consume(8);
         assert!(buf.is_empty());
+        let mut two: &[u8] = b"xy";
+        assert_eq!(
+            buf.fill_from(&mut two, 8).unwrap(),
+            Filled::Bytes { n: 2, short: true }
+        );
+        buf.consume(2);
         buf.shrink_if_idle(4);
         assert_eq!(buf.capacity(), 4);
         assert_eq!(buf.fill_from(&mut source, 8).unwrap(), Filled::Eof);
