@@ -205,7 +205,11 @@ fn status_for(error: &io::Error) -> u16 {
 /// the last segment plus `/`, and the query kept.
 fn redirect_to_slash(request: &Request<'_>) -> Response {
     let last_segment = request.path().rsplit('/').next().unwrap_or_default();
-    let mut location = String::with_capacity(last_segment.len() + 2);
+    let mut location = String::with_capacity(last_segment.len() + 4);
+    // RFC 3986 §4.2: a first segment with a colon would read as a scheme (`a:b/`).
+    if last_segment.contains(':') {
+        location.push_str("./");
+    }
     location.push_str(last_segment);
     location.push('/');
     if let Some(query) = request.query() {

@@ -1,0 +1,1088 @@
+//! Test harness: spawns the real `looplight` binary on an ephemeral port with
+//! a fresh temporary document root, and provides a small, strict raw HTTP/1.1
+//! client on top of `std::net::TcpStream`.
+//!
+//! Everything here is deliberately independent of the server's own code: the
+//! client parses responses itself (status line, header fields, Content-Length
+//! or chunked framing) so that framing bugs in the server show up as parse
+//! failures here. All socket operations use short timeouts so a misbehaving
+//! server makes a test fail instead of hang.
+
+#![allow(dead_code)]
+
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tempfile::TempDir;
+
+/// Upper bound for any single blocking socket operation.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the binary may take to print its "listening" line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub const SIGTERM: &str = "TERM";
+pub const SIGINT: &str = "INT";
+
+/// Content of `/hello.txt` in the default document root (12 bytes).
+pub const HELLO: &[u8] = b"Hello world\n";
+/// Content of `secret.txt`, which lives NEXT TO the document root (outside
+/// it). It must never appear in any response.
+pub const SECRET: &[u8] = b"TOP-SECRET-looplight-outside-the-root-7f3a9c";
+pub const INDEX_HTML: &[u8] = b"<!doctype html><title>home</title><p>root index</p>\n";
+pub const DIR_INDEX_HTML: &[u8] = b"<!doctype html><title>dir</title><p>dir index</p>\n";
+
+/// The files every server gets unless the test supplies its own list.
+pub fn default_files() -> Vec<(String, Vec<u8>)> {
+    let png: &[u8] =
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    [
+        ("hello.txt", HELLO),
+        ("index.html", INDEX_HTML),
+        ("style.css", b"body { color: red; }\n".as_slice()),
+        ("app.js", b"console.log('hi');\n".as_slice()),
+        ("image.png", png),
+        ("blob.unknownext", b"\x00\x01\x02binary".as_slice()),
+        ("empty.txt", b"".as_slice()),
+        ("dir/index.html", DIR_INDEX_HTML),
+        ("dir/page.html", b"<p>page</p>\n".as_slice()),
+        ("dir/sub/index.html", b"<p>sub index</p>\n".as_slice()),
+        ("noindex/file.txt", b"no index here\n".as_slice()),
+    ]
+    .into_iter()
+    .map(|(p, c)| (p.to_string(), c.to_vec()))
+    .collect()
+}
+
+/// Deterministic, non-repeating-looking bytes for large-file tests.
+pub fn patterned_bytes(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len);
+    let mut x: u32 = 0x1234_5678;
+    while out.len() < len {
+        // xorshift32
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+type SetupFn = Box<dyn FnOnce(&Path, &Path)>;
+
+/// Builder for a server process. `Server::start`, `Server::with_root` and
+/// `Server::start_with_log` are shorthands for the common cases.
+pub struct ServerBuilder {
+    files: Vec<(String, Vec<u8>)>,
+    args: Vec<String>,
+    quiet: bool,
+    nofile: Option<u32>,
+    setup: Option<SetupFn>,
+}
+
+impl ServerBuilder {
+    /// Replace the default file set.
+    pub fn files(mut self, files: &[(&str, &[u8])]) -> Self {
+        self.files = files
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.to_vec()))
+            .collect();
+        self
+    }
+
+    /// Add one file (relative to the root) on top of the current set.
+    pub fn file(mut self, path: &str, content: &[u8]) -> Self {
+        self.files.push((path.to_string(), content.to_vec()));
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// Keep the access log on stdout (omit `--quiet`).
+    pub fn with_log(mut self) -> Self {
+        self.quiet = false;
+        self
+    }
+
+    /// Run the binary under `prlimit --nofile=N:N`.
+    pub fn nofile(mut self, n: u32) -> Self {
+        self.nofile = Some(n);
+        self
+    }
+
+    /// Extra filesystem preparation, called with (root, outside_dir) before
+    /// the server starts (e.g. to create symlinks).
+    pub fn setup(mut self, f: impl FnOnce(&Path, &Path) + 'static) -> Self {
+        self.setup = Some(Box::new(f));
+        self
+    }
+
+    pub fn start(self) -> Server {
+        let dir = tempfile::tempdir().expect("create temp dir");
+        let outside = dir.path().to_path_buf();
+        let root = outside.join("www");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::write(outside.join("secret.txt"), SECRET).unwrap();
+        for (path, content) in &self.files {
+            let full = root.join(path);
+            if let Some(parent) = full.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(&full, content).unwrap();
+        }
+        if let Some(setup) = self.setup {
+            setup(&root, &outside);
+        }
+
+        let bin = env!("CARGO_BIN_EXE_looplight");
+        let mut cmd = match self.nofile {
+            Some(n) => {
+                let mut c = Command::new("/usr/bin/prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.args(["--addr", "127.0.0.1:0"]);
+        if self.quiet {
+            cmd.arg("--quiet");
+        }
+        cmd.arg("--root").arg(&root);
+        cmd.args(&self.args);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn looplight binary");
+
+        // Drain stderr so the pipe never fills; kept for failure messages.
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        {
+            let stderr = child.stderr.take().unwrap();
+            let sink = Arc::clone(&stderr_lines);
+            thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    match line {
+                        Ok(l) => sink.lock().unwrap().push(l),
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+
+        // First stdout line announces the address; everything after it is
+        // access log, drained continuously into `log`.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<io::Result<String>>();
+        {
+            let stdout = child.stdout.take().unwrap();
+            let sink = Arc::clone(&log);
+            thread::spawn(move || {
+                let mut reader = BufReader::new(stdout);
+                let mut first = String::new();
+                let r = reader.read_line(&mut first).map(|_| first);
+                let _ = tx.send(r);
+                for line in reader.lines() {
+                    match line {
+                        Ok(l) => sink.lock().unwrap().push(l),
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+
+        let first = rx.recv_timeout(STARTUP_TIMEOUT);
+        let fail = |child: &mut Child, msg: String| -> ! {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            thread::sleep(Duration::from_millis(50));
+            panic!(
+                "{msg}\nexit status: {status:?}\nstderr:\n{}",
+                stderr_lines.lock().unwrap().join("\n")
+            );
+        };
+        let first = match first {
+            Ok(Ok(line)) if !line.is_empty() => line,
+            Ok(Ok(_)) => fail(
+                &mut child,
+                "server exited before printing its address".into(),
+            ),
+            Ok(Err(e)) => fail(&mut child, format!("reading server stdout failed: {e}")),
+            Err(_) => fail(
+                &mut child,
+                "server did not print its address within 10 s".into(),
+            ),
+        };
+        let line = first.trim_end_matches('\n');
+        let Some(addr_text) = line.strip_prefix("looplight listening on http://") else {
+            fail(
+                &mut child,
+                format!("unexpected first stdout line: {line:?}"),
+            );
+        };
+        let addr: SocketAddr = match addr_text.parse() {
+            Ok(a) => a,
+            Err(_) => fail(&mut child, format!("bad address in first line: {line:?}")),
+        };
+        assert_eq!(addr.ip().to_string(), "127.0.0.1", "first line: {line:?}");
+        assert_ne!(
+            addr.port(),
+            0,
+            "server must report the real bound port: {line:?}"
+        );
+
+        Server {
+            child,
+            addr,
+            log,
+            stderr_lines,
+            root,
+            dir,
+        }
+    }
+}
+
+/// A running `looplight` process. Dropping it SIGKILLs the process.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<String>>>,
+    stderr_lines: Arc<Mutex<Vec<String>>>,
+    root: PathBuf,
+    dir: TempDir,
+}
+
+impl Server {
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            files: default_files(),
+            args: Vec::new(),
+            quiet: true,
+            nofile: None,
+            setup: None,
+        }
+    }
+
+    /// Default root, `--quiet`, plus `args`.
+    pub fn start(args: &[&str]) -> Server {
+        Self::builder().args(args).start()
+    }
+
+    /// Like `start` but without `--quiet`, so the access log is captured.
+    pub fn start_with_log(args: &[&str]) -> Server {
+        Self::builder().args(args).with_log().start()
+    }
+
+    /// A root containing exactly `files`.
+    pub fn with_root(files: &[(&str, &[u8])], args: &[&str]) -> Server {
+        Self::builder().files(files).args(args).start()
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory containing the root (and `secret.txt`).
+    pub fn outside_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// One request on a fresh connection; returns the first response.
+    pub fn request(&self, raw: &[u8]) -> Response {
+        let mut c = self.connect();
+        c.send(raw);
+        c.read_response()
+    }
+
+    /// `GET path` with `Connection: close` on a fresh connection.
+    pub fn get(&self, path: &str) -> Response {
+        self.request(&get_close(path))
+    }
+
+    /// Access-log lines printed so far (after the "listening" line).
+    pub fn log_lines(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr_lines.lock().unwrap().clone()
+    }
+
+    /// Polls the access log until a line satisfies `pred` or `timeout` passes.
+    pub fn wait_for_log_line(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.log_lines().into_iter().find(|l| pred(l)) {
+                return Some(l);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a signal by name (e.g. `SIGTERM` = "TERM") using `kill(1)`.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill(1)");
+        assert!(status.success(), "kill -{sig} {} failed", self.pid());
+    }
+
+    /// Waits up to `timeout` for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return Some(st);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Panics if the process has exited.
+    pub fn assert_running(&mut self) {
+        if let Some(st) = self.child.try_wait().expect("try_wait") {
+            panic!(
+                "server process exited unexpectedly: {st}\nstderr:\n{}",
+                self.stderr_lines().join("\n")
+            );
+        }
+    }
+
+    /// utime + stime of the server process, in clock ticks (normally 1/100 s).
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
+            .expect("read /proc/<pid>/stat");
+        // Fields after the parenthesised command name start at field 3 (state).
+        let after = &stat[stat.rfind(')').expect("comm field") + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let utime: u64 = fields[14 - 3].parse().unwrap();
+        let stime: u64 = fields[15 - 3].parse().unwrap();
+        utime + stime
+    }
+
+    /// Number of file descriptors the server process has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("read /proc/<pid>/fd")
+            .count()
+    }
+
+    /// CPU ticks consumed by the server while the calling thread sleeps `d`.
+    pub fn cpu_ticks_during(&self, d: Duration) -> u64 {
+        let before = self.cpu_ticks();
+        thread::sleep(d);
+        self.cpu_ticks() - before
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Request builders
+// ---------------------------------------------------------------------------
+
+/// `GET path HTTP/1.1` with a Host header (keep-alive).
+pub fn get(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes()
+}
+
+/// `GET path HTTP/1.1` with `Connection: close`.
+pub fn get_close(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").into_bytes()
+}
+
+/// `HEAD path HTTP/1.1` with a Host header (keep-alive).
+pub fn head(path: &str) -> Vec<u8> {
+    format!("HEAD {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").into_bytes()
+}
+
+/// Concatenates request byte strings (for pipelining).
+pub fn concat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.iter().flat_map(|p| p.iter().copied()).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Response
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub version: String,
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The raw head as received (status line + fields, without final CRLF).
+    pub head: String,
+}
+
+impl Response {
+    pub fn status_line(&self) -> String {
+        format!("{} {} {}", self.version, self.status, self.reason)
+    }
+
+    /// First value of a header field, case-insensitive name match.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All values of a header field, in order.
+    pub fn headers_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// Whether a comma-separated header (e.g. Connection) contains `token`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.headers_all(name)
+            .iter()
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    pub fn body_str(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length").map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("bad Content-Length {v:?}"))
+        })
+    }
+
+    /// Methods listed in `Allow`, trimmed, in order.
+    pub fn allow(&self) -> Vec<String> {
+        self.headers_all("allow")
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|m| m.trim().to_string())
+            .collect()
+    }
+
+    /// Checks what every response must have per the contract:
+    /// `HTTP/1.1` status line, `Date` (IMF-fixdate, close to now),
+    /// `Server: looplight`, never `Transfer-Encoding`, and a
+    /// `Content-Length` that matches the body unless the status forbids one.
+    /// (Use `assert_basics_head` for responses to HEAD.)
+    pub fn assert_basics(&self) {
+        self.assert_basics_inner(false);
+        if !no_body_status(self.status) {
+            assert_eq!(
+                self.content_length(),
+                Some(self.body.len() as u64),
+                "Content-Length must equal the body length (RFC 9110 §8.6): {}",
+                self.head
+            );
+        }
+    }
+
+    /// Like `assert_basics` for a response to HEAD (no body on the wire).
+    pub fn assert_basics_head(&self) {
+        self.assert_basics_inner(true);
+        assert!(self.body.is_empty());
+    }
+
+    fn assert_basics_inner(&self, _head: bool) {
+        assert_eq!(
+            self.version,
+            "HTTP/1.1",
+            "status line: {}",
+            self.status_line()
+        );
+        assert!(
+            !self.reason.is_empty(),
+            "reason phrase expected: {:?}",
+            self.status_line()
+        );
+        // RFC 9110 §6.6.1: an origin server with a clock MUST send Date.
+        let date = self
+            .header("date")
+            .unwrap_or_else(|| panic!("missing Date:\n{}", self.head));
+        assert_date_is_now(date);
+        assert_eq!(
+            self.headers_all("date").len(),
+            1,
+            "one Date field:\n{}",
+            self.head
+        );
+        // RFC 9110 §10.2.4
+        assert_eq!(
+            self.header("server"),
+            Some("looplight"),
+            "Server header:\n{}",
+            self.head
+        );
+        assert!(
+            self.header("transfer-encoding").is_none(),
+            "chunked responses are not used:\n{}",
+            self.head
+        );
+        if no_body_status(self.status) {
+            // RFC 9110 §8.6: no Content-Length in 1xx / 204 responses.
+            if self.status < 200 || self.status == 204 {
+                assert!(self.header("content-length").is_none(), "{}", self.head);
+            }
+        } else {
+            assert!(
+                self.header("content-length").is_some(),
+                "Content-Length required:\n{}",
+                self.head
+            );
+            assert_eq!(self.headers_all("content-length").len(), 1, "{}", self.head);
+        }
+    }
+}
+
+fn no_body_status(status: u16) -> bool {
+    (100..200).contains(&status) || status == 204 || status == 304
+}
+
+// ---------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------
+
+/// A raw TCP client with a receive buffer, so several (pipelined) responses
+/// can be parsed one after another from the same connection.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        Self::from_stream(stream)
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn set_read_timeout(&self, d: Duration) {
+        self.stream.set_read_timeout(Some(d)).unwrap();
+    }
+
+    /// Writes all bytes (panics on error).
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("send failed: {e}"));
+        self.stream.flush().unwrap();
+    }
+
+    pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)?;
+        self.stream.flush()
+    }
+
+    /// Sends `bytes` in pieces of `piece` bytes with a short pause between
+    /// pieces, so they arrive in separate TCP segments.
+    pub fn send_in_pieces(&mut self, bytes: &[u8], piece: usize, pause: Duration) {
+        for chunk in bytes.chunks(piece) {
+            self.send(chunk);
+            thread::sleep(pause);
+        }
+    }
+
+    /// Half-closes the write side.
+    pub fn shutdown_write(&self) {
+        self.stream.shutdown(Shutdown::Write).unwrap();
+    }
+
+    /// Reads more bytes into the buffer; Ok(0) means EOF.
+    fn fill(&mut self) -> io::Result<usize> {
+        let mut tmp = [0u8; 65536];
+        let n = self.stream.read(&mut tmp)?;
+        self.buf.extend_from_slice(&tmp[..n]);
+        Ok(n)
+    }
+
+    fn fill_or_err(&mut self, what: &str) -> Result<(), String> {
+        match self.fill() {
+            Ok(0) => Err(format!(
+                "connection closed while reading {what}; buffered: {:?}",
+                self.preview()
+            )),
+            Ok(_) => Ok(()),
+            Err(e) if is_timeout(&e) => Err(format!(
+                "timed out reading {what}; buffered so far: {:?}",
+                self.preview()
+            )),
+            Err(e) => Err(format!(
+                "error reading {what}: {e}; buffered: {:?}",
+                self.preview()
+            )),
+        }
+    }
+
+    fn preview(&self) -> String {
+        let n = self.buf.len().min(400);
+        String::from_utf8_lossy(&self.buf[..n]).into_owned()
+    }
+
+    /// Bytes received but not yet consumed by a parsed response.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Reads exactly `n` raw bytes (from the buffer first).
+    pub fn read_exact_bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            if let Err(e) = self.fill_or_err("raw bytes") {
+                panic!("{e}");
+            }
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// Parses one response (to a non-HEAD request). Panics on error.
+    pub fn read_response(&mut self) -> Response {
+        self.try_read_response(false)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Parses one response to a HEAD request (no body regardless of
+    /// Content-Length, RFC 9112 §6.3 item 1).
+    pub fn read_response_to_head(&mut self) -> Response {
+        self.try_read_response(true)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub fn try_read_response(&mut self, to_head: bool) -> Result<Response, String> {
+        // Head: everything up to the first CRLFCRLF.
+        let head_end = loop {
+            if let Some(pos) = find(&self.buf, b"\r\n\r\n") {
+                break pos;
+            }
+            if self.buf.len() > 64 * 1024 {
+                return Err(format!(
+                    "response head too large or not CRLF-terminated: {:?}",
+                    self.preview()
+                ));
+            }
+            self.fill_or_err("response head")?;
+        };
+        let head_bytes: Vec<u8> = self.buf.drain(..head_end + 4).collect();
+        let head = String::from_utf8(head_bytes[..head_end].to_vec()).map_err(|_| {
+            format!(
+                "non-UTF-8 response head: {:?}",
+                String::from_utf8_lossy(&head_bytes)
+            )
+        })?;
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
+        let (version, rest) = status_line
+            .split_once(' ')
+            .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        let (code, reason) = rest
+            .split_once(' ')
+            .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+        if !version.starts_with("HTTP/") {
+            return Err(format!("bad status line {status_line:?}"));
+        }
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("bad status code in {status_line:?}"));
+        }
+        let status: u16 = code.parse().unwrap();
+        let mut headers = Vec::new();
+        for line in lines {
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| format!("bad header line {line:?} in\n{head}"))?;
+            if name.is_empty() || name.bytes().any(|b| b.is_ascii_whitespace()) {
+                return Err(format!("bad header name {name:?} in\n{head}"));
+            }
+            headers.push((
+                name.to_string(),
+                value.trim_matches(|c| c == ' ' || c == '\t').to_string(),
+            ));
+        }
+        let mut resp = Response {
+            version: version.to_string(),
+            status,
+            reason: reason.to_string(),
+            headers,
+            body: Vec::new(),
+            head: head.clone(),
+        };
+
+        if to_head || no_body_status(status) {
+            return Ok(resp);
+        }
+        let chunked = resp
+            .header("transfer-encoding")
+            .map(|te| {
+                te.split(',')
+                    .next_back()
+                    .unwrap()
+                    .trim()
+                    .eq_ignore_ascii_case("chunked")
+            })
+            .unwrap_or(false);
+        if chunked {
+            resp.body = self.read_chunked_body()?;
+        } else if let Some(cl) = resp.header("content-length") {
+            if resp.headers_all("content-length").len() > 1 {
+                return Err(format!("several Content-Length fields:\n{head}"));
+            }
+            let len: usize = cl
+                .parse()
+                .map_err(|_| format!("bad Content-Length {cl:?}"))?;
+            while self.buf.len() < len {
+                self.fill_or_err(&format!("body ({} of {len} bytes so far)", self.buf.len()))?;
+            }
+            resp.body = self.buf.drain(..len).collect();
+        } else {
+            // Close-delimited body (RFC 9112 §6.3 item 8).
+            resp.body = self.try_read_to_close()?;
+        }
+        Ok(resp)
+    }
+
+    fn read_chunked_body(&mut self) -> Result<Vec<u8>, String> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.read_line()?;
+            let size_text = line.split(';').next().unwrap().trim();
+            let size = usize::from_str_radix(size_text, 16)
+                .map_err(|_| format!("bad chunk size {line:?}"))?;
+            if size == 0 {
+                // trailer section
+                loop {
+                    if self.read_line()?.is_empty() {
+                        return Ok(body);
+                    }
+                }
+            }
+            while self.buf.len() < size + 2 {
+                self.fill_or_err("chunk data")?;
+            }
+            body.extend(self.buf.drain(..size));
+            if self.buf.drain(..2).as_slice() != b"\r\n" {
+                return Err("chunk data not followed by CRLF".into());
+            }
+        }
+    }
+
+    fn read_line(&mut self) -> Result<String, String> {
+        loop {
+            if let Some(pos) = find(&self.buf, b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..pos + 2).collect();
+                return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
+            }
+            self.fill_or_err("line")?;
+        }
+    }
+
+    /// Reads until EOF (or connection reset); panics on timeout.
+    pub fn read_to_close(&mut self) -> Vec<u8> {
+        self.try_read_to_close().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn try_read_to_close(&mut self) -> Result<Vec<u8>, String> {
+        loop {
+            match self.fill() {
+                Ok(0) => return Ok(std::mem::take(&mut self.buf)),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                    return Ok(std::mem::take(&mut self.buf));
+                }
+                Err(e) if is_timeout(&e) => {
+                    return Err(format!(
+                        "timed out waiting for the server to close; received so far: {:?}",
+                        self.preview()
+                    ));
+                }
+                Err(e) => return Err(format!("read error: {e}")),
+            }
+        }
+    }
+
+    /// Asserts the server closes the connection (EOF or reset) within
+    /// `IO_TIMEOUT` without sending any further bytes.
+    pub fn assert_closed(&mut self) {
+        self.assert_closed_within(IO_TIMEOUT);
+    }
+
+    pub fn assert_closed_within(&mut self, d: Duration) {
+        if let Err(e) = self.closed_within(d) {
+            panic!("{e}");
+        }
+    }
+
+    /// Ok(()) if the peer closes (EOF/reset) within `d` with no further data.
+    pub fn closed_within(&mut self, d: Duration) -> Result<(), String> {
+        if !self.buf.is_empty() {
+            return Err(format!(
+                "unexpected extra bytes before close: {:?}",
+                self.preview()
+            ));
+        }
+        self.set_read_timeout(d);
+        let r = self.fill();
+        self.set_read_timeout(IO_TIMEOUT);
+        match r {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(format!(
+                "expected the connection to be closed, got bytes: {:?}",
+                self.preview()
+            )),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => Ok(()),
+            Err(e) if is_timeout(&e) => Err(format!("connection still open after {d:?}")),
+            Err(e) => Err(format!("unexpected read error: {e}")),
+        }
+    }
+
+    /// Asserts nothing at all arrives (and the connection is not closed)
+    /// during `d`.
+    pub fn assert_silent_for(&mut self, d: Duration) {
+        assert!(
+            self.buf.is_empty(),
+            "unexpected buffered bytes: {:?}",
+            self.preview()
+        );
+        self.set_read_timeout(d);
+        let r = self.fill();
+        self.set_read_timeout(IO_TIMEOUT);
+        match r {
+            Err(e) if is_timeout(&e) => {}
+            Ok(0) => panic!("connection was closed, expected it to stay open and silent"),
+            Ok(_) => panic!("expected no bytes, got {:?}", self.preview()),
+            Err(e) => panic!("expected no bytes, got error {e}"),
+        }
+    }
+}
+
+pub fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle).is_some()
+}
+
+// ---------------------------------------------------------------------------
+// Common assertions
+// ---------------------------------------------------------------------------
+
+/// Asserts an error response to a bad request: the expected status, a short
+/// text/plain body, `Connection: close`, and that the server then closes
+/// the connection (RFC 9112 §9.6).
+pub fn assert_error_and_close(client: &mut Client, resp: &Response, status: u16) {
+    assert_eq!(
+        resp.status,
+        status,
+        "expected {status}, got:\n{}\n\n{}",
+        resp.head,
+        resp.body_str()
+    );
+    resp.assert_basics();
+    assert_error_body(resp);
+    assert!(
+        resp.has_token("connection", "close"),
+        "error response must carry Connection: close:\n{}",
+        resp.head
+    );
+    client.assert_closed();
+}
+
+/// Errors have a short, non-empty text/plain body.
+pub fn assert_error_body(resp: &Response) {
+    let ct = resp
+        .header("content-type")
+        .unwrap_or_else(|| panic!("error without Content-Type:\n{}", resp.head));
+    assert!(
+        ct.starts_with("text/plain"),
+        "error Content-Type should be text/plain, got {ct:?}"
+    );
+    assert!(
+        !resp.body.is_empty() && resp.body.len() < 4096,
+        "short error body expected, got {} bytes",
+        resp.body.len()
+    );
+}
+
+/// Sends `raw` on a fresh connection and asserts the error-and-close
+/// behaviour for `status`.
+pub fn expect_error_and_close(server: &Server, raw: &[u8], status: u16) {
+    let mut c = server.connect();
+    c.send(raw);
+    let resp = c
+        .try_read_response(false)
+        .unwrap_or_else(|e| panic!("request {:?}: {e}", String::from_utf8_lossy(raw)));
+    assert_eq!(
+        resp.status,
+        status,
+        "request {:?} expected {status}, got:\n{}",
+        String::from_utf8_lossy(raw),
+        resp.head
+    );
+    assert_error_and_close(&mut c, &resp, status);
+}
+
+/// Asserts a 200 response carrying `/hello.txt`.
+pub fn assert_hello(resp: &Response) {
+    assert_eq!(
+        resp.status, 200,
+        "expected 200 for /hello.txt:\n{}",
+        resp.head
+    );
+    resp.assert_basics();
+    assert_eq!(resp.body, HELLO);
+}
+
+// ---------------------------------------------------------------------------
+// Dates
+// ---------------------------------------------------------------------------
+
+const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// (year, month 1-12, day 1-31) from days since 1970-01-01 (H. Hinnant).
+fn civil_from_days(z: i64) -> (i64, usize, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as usize;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+fn split_time(secs: i64) -> (i64, usize, u32, i64, i64, i64, usize) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    let wd = (days + 4).rem_euclid(7) as usize; // 1970-01-01 was a Thursday
+    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60, wd)
+}
+
+/// RFC 9110 §5.6.7 IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn imf_fixdate(secs: i64) -> String {
+    let (y, m, d, hh, mm, ss, wd) = split_time(secs);
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[wd],
+        d,
+        MONTHS[m - 1],
+        y,
+        hh,
+        mm,
+        ss
+    )
+}
+
+/// Common Log Format timestamp, e.g. `10/Oct/2000:13:55:36 +0000`.
+pub fn clf_date(secs: i64) -> String {
+    let (y, m, d, hh, mm, ss, _) = split_time(secs);
+    format!(
+        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
+        d,
+        MONTHS[m - 1],
+        y,
+        hh,
+        mm,
+        ss
+    )
+}
+
+pub fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Asserts `value` is an IMF-fixdate within a few seconds of now.
+pub fn assert_date_is_now(value: &str) {
+    let now = now_secs();
+    let ok = (now - 5..=now + 2).any(|t| imf_fixdate(t) == value);
+    assert!(
+        ok,
+        "Date {value:?} is not an IMF-fixdate near now ({})",
+        imf_fixdate(now)
+    );
+}
+
+/// Syntax-only IMF-fixdate check (any instant).
+pub fn is_imf_fixdate(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.len() != 29 || !value.is_ascii() {
+        return false;
+    }
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(|c| c.is_ascii_digit());
+    DAYS.contains(&&value[0..3])
+        && &value[3..5] == ", "
+        && digits(5..7)
+        && b[7] == b' '
+        && MONTHS.contains(&&value[8..11])
+        && b[11] == b' '
+        && digits(12..16)
+        && b[16] == b' '
+        && digits(17..19)
+        && b[19] == b':'
+        && digits(20..22)
+        && b[22] == b':'
+        && digits(23..25)
+        && &value[25..] == " GMT"
+}

@@ -1,0 +1,23 @@
+//! The single integration-test binary for looplight.
+//!
+//! Every test starts its own server process (the real `looplight` binary on
+//! an ephemeral port with a temporary document root), so tests are
+//! independent and run in parallel.
+//!
+//! The test modules live in `tests/suite/` and are pulled in with `#[path]`:
+//! Cargo auto-discovers every `tests/*.rs` file as a separate test target,
+//! so module files placed directly in `tests/` would each be compiled a
+//! second time as a stand-alone crate (where `crate::support` does not exist).
+
+mod support;
+
+#[path = "suite/curl.rs"]
+mod curl;
+#[path = "suite/http1.rs"]
+mod http1;
+#[path = "suite/lifecycle.rs"]
+mod lifecycle;
+#[path = "suite/limits.rs"]
+mod limits;
+#[path = "suite/static_files.rs"]
+mod static_files;
