@@ -3,10 +3,8 @@
 //! chunked uploads with curl's automatic `Expect: 100-continue`, large
 //! downloads). curl is required: these tests fail loudly if it is missing.
 
-use std::io::Read;
-use std::process::{Command, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -18,43 +16,11 @@ fn curl(args: &[&str]) -> Output {
         std::path::Path::new(CURL).exists(),
         "{CURL} is required for the curl interoperability tests (install curl)"
     );
-    let mut child = Command::new(CURL)
+    let mut command = Command::new(CURL);
+    command
         .args(["--max-time", "10", "--silent", "--show-error"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn curl");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_reader = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let err_reader = thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stderr.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("curl {args:?} did not finish in 15 s");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-    }
+        .args(args);
+    run_with_deadline(command, Duration::from_secs(15))
 }
 
 fn curl_ok(args: &[&str]) -> Vec<u8> {

@@ -6,7 +6,7 @@
 
 use std::io::Read;
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -351,32 +351,11 @@ fn quiet_suppresses_the_access_log() {
 
 #[test]
 fn help_documents_every_flag() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_looplight"))
-        .arg("--help")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn looplight --help");
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`looplight --help` did not exit within 5 s");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let help = reader.join().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_looplight"));
+    command.arg("--help");
+    let output = run_with_deadline(command, Duration::from_secs(5));
+    let help = String::from_utf8_lossy(&output.stdout);
+    let status = output.status;
     assert!(status.success(), "--help exit status {status}");
     for flag in [
         "--addr",
