@@ -13,7 +13,7 @@
 //! fn main() -> std::io::Result<()> {
 //!     let mut app = App::new();
 //!     app.static_dir("/", "www")?;
-//!     let config = Config { addr: "127.0.0.1:8080".parse().unwrap(), ..Config::defaults() };
+//!     let config = Config { addr: ([127, 0, 0, 1], 8080).into(), ..Config::defaults() };
 //!     let server = Server::bind(config)?;
 //!     println!("listening on http://{}", server.local_addr());
 //!     server.run(app)

@@ -37,12 +37,9 @@ use crate::http::request::Request;
 use crate::http::response::{self, Body, ConnectionHeader, Response};
 use crate::router::App;
 use crate::server::access_log::{AccessLog, RequestLine};
+use crate::server::buffers::{BufferPool, READ_BUF_BASELINE};
 use crate::server::read_buf::{Filled, ReadBuf};
 
-/// Read buffer a connection starts with and returns to when idle.
-const READ_BUF_BASELINE: usize = 4 * 1024;
-/// Write buffer capacity kept across requests; a larger one is released when idle.
-const WRITE_BUF_BASELINE: usize = 16 * 1024;
 /// Files up to this size are copied into the write buffer behind their head (one write for
 /// both); larger files are streamed in chunks of this size.
 pub const FILE_CHUNK: usize = 64 * 1024;
@@ -71,6 +68,7 @@ pub struct Ctx<'a> {
     pub config: &'a Config,
     pub date: &'a DateCache,
     pub log: &'a mut AccessLog,
+    pub buffers: &'a mut BufferPool,
     pub now: Instant,
 }
 
@@ -138,7 +136,7 @@ impl Conn {
             id,
             armed: None,
             registered: Interest::READABLE,
-            read_buf: ReadBuf::with_capacity(READ_BUF_BASELINE),
+            read_buf: ReadBuf::empty(),
             write_buf: Vec::new(),
             written: 0,
             headers: Vec::new(),
@@ -265,6 +263,9 @@ impl Conn {
         if matches!(self.reading, Reading::Closed) || self.output_backed_up() {
             return Ok(false);
         }
+        if self.read_buf.capacity() == 0 {
+            self.read_buf = ctx.buffers.take_read();
+        }
         let limit = self.read_limit(ctx.config);
         let mut arrived = false;
         loop {
@@ -321,28 +322,26 @@ impl Conn {
             return Ok(false);
         };
         let mut any = false;
+        let mut scratch = [0; 4096];
         loop {
-            self.read_buf.clear();
-            match self
-                .read_buf
-                .fill_from(&mut self.socket, READ_BUF_BASELINE)?
-            {
-                Filled::Bytes { n, .. } => {
+            match self.socket.read(&mut scratch) {
+                Ok(0) => {
+                    self.peer_closed = true;
+                    return Ok(true);
+                }
+                Ok(n) => {
                     any = true;
                     *drained += n;
                     if *drained > LINGER_MAX_BYTES {
                         return Err(io::ErrorKind::InvalidData.into());
                     }
                 }
-                Filled::Eof => {
-                    self.peer_closed = true;
-                    return Ok(true);
-                }
-                Filled::WouldBlock => {
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
                     self.readable = false;
                     return Ok(any);
                 }
-                Filled::Full => return Ok(any),
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
             }
         }
     }
@@ -440,12 +439,12 @@ impl Conn {
                 let Ok(len) = usize::try_from(len) else {
                     return Step::Reject(ParseError::BodyTooLarge.status());
                 };
-                self.expect_continue(&head, body_started);
+                self.expect_continue(&head, body_started, ctx);
                 self.reading = Reading::Body { head, len };
                 Step::Continue
             }
             Framing::Chunked => {
-                self.expect_continue(&head, body_started);
+                self.expect_continue(&head, body_started, ctx);
                 let decoder = ChunkedDecoder::new(ctx.config.max_body_bytes);
                 self.reading = Reading::Chunked { head, decoder };
                 Step::Continue
@@ -455,10 +454,18 @@ impl Conn {
 
     /// RFC 9110 §10.1.1: tell a client waiting for `100 Continue` to send its body, unless the
     /// body is already on its way.
-    fn expect_continue(&mut self, head: &Head, body_started: bool) {
+    fn expect_continue(&mut self, head: &Head, body_started: bool, ctx: &mut Ctx<'_>) {
         if head.expect_continue && !body_started {
-            self.write_buf.extend_from_slice(response::CONTINUE);
+            self.output(ctx).extend_from_slice(response::CONTINUE);
         }
+    }
+
+    /// The write buffer, taken from the pool if the connection gave it back while idle.
+    fn output(&mut self, ctx: &mut Ctx<'_>) -> &mut Vec<u8> {
+        if self.write_buf.capacity() == 0 {
+            self.write_buf = ctx.buffers.take_write();
+        }
+        &mut self.write_buf
     }
 
     /// Calls the app for one complete request and queues its response.
@@ -530,7 +537,7 @@ impl Conn {
         };
         let len = body.len();
         response::encode_head(
-            &mut self.write_buf,
+            self.output(ctx),
             status,
             &headers,
             len,
@@ -626,13 +633,16 @@ impl Conn {
             if self.peer_closed && self.read_buf.is_empty() {
                 return Flow::Close;
             }
-            self.release_idle_buffers();
+            self.release_idle_buffers(ctx.buffers);
             return Flow::Open;
         }
         // No further response will be produced.
         if self.peer_closed || self.socket.shutdown(Shutdown::Write).is_err() {
             return Flow::Close;
         }
+        // Unread input is discarded from now on; the buffers are not needed any more.
+        self.read_buf.clear();
+        self.release_idle_buffers(ctx.buffers);
         self.writing = Writing::Lingering {
             until: ctx.now + LINGER_TIMEOUT,
             drained: 0,
@@ -644,14 +654,21 @@ impl Conn {
         }
     }
 
-    /// An idle connection keeps only baseline buffers.
-    fn release_idle_buffers(&mut self) {
-        if matches!(self.reading, Reading::Head) {
-            self.read_buf.shrink_if_idle(READ_BUF_BASELINE);
+    /// Between requests a connection needs no buffers: give them to the pool.
+    fn release_idle_buffers(&mut self, pool: &mut BufferPool) {
+        if self.read_buf.is_empty() {
+            pool.give_read(std::mem::replace(&mut self.read_buf, ReadBuf::empty()));
         }
-        if self.write_buf.capacity() > WRITE_BUF_BASELINE {
-            self.write_buf = Vec::new();
+        if !self.has_output() {
+            pool.give_write(std::mem::take(&mut self.write_buf));
+            self.written = 0;
         }
+    }
+
+    /// Hands the buffers back when the connection closes.
+    pub fn recycle(self, pool: &mut BufferPool) {
+        pool.give_read(self.read_buf);
+        pool.give_write(self.write_buf);
     }
 }
 

@@ -15,6 +15,7 @@
 //! back-off: the loop never spins on a listener it cannot serve.
 
 pub mod access_log;
+pub mod buffers;
 pub mod conn;
 pub mod read_buf;
 pub mod timers;
@@ -33,6 +34,7 @@ use crate::config::Config;
 use crate::http::date::DateCache;
 use crate::router::App;
 use access_log::AccessLog;
+use buffers::BufferPool;
 use conn::{Conn, Ctx, Flow};
 use timers::{TimerKey, Timers};
 
@@ -96,6 +98,7 @@ impl Server {
             shared: Shared {
                 date: DateCache::new(),
                 log: AccessLog::new(!config.quiet),
+                buffers: BufferPool::default(),
                 app,
                 config,
             },
@@ -289,7 +292,9 @@ impl EventLoop {
 
     fn close(&mut self, slot: usize) {
         // Dropping the socket closes it, which also removes it from the epoll set.
-        self.conns.try_remove(slot);
+        if let Some(conn) = self.conns.try_remove(slot) {
+            conn.recycle(&mut self.shared.buffers);
+        }
     }
 
     /// Handles due timer entries: times a connection out, or re-arms it for its later deadline.
@@ -344,6 +349,7 @@ struct Shared {
     config: Config,
     date: DateCache,
     log: AccessLog,
+    buffers: BufferPool,
 }
 
 impl Shared {
@@ -353,6 +359,7 @@ impl Shared {
             config: &self.config,
             date: &self.date,
             log: &mut self.log,
+            buffers: &mut self.buffers,
             now,
         }
     }

@@ -3,7 +3,7 @@
 //! The storage is zero-filled once when allocated and then reused: reads go straight into the
 //! spare tail, consumed requests advance `start`, and the live bytes are moved to the front
 //! only when the tail runs out. It grows (up to a limit the caller gives) only when one request
-//! needs more room, and shrinks back when the connection goes idle.
+//! needs more room, and goes back to the pool (`buffers`) when the connection goes idle.
 
 use std::io::{self, Read};
 
@@ -29,6 +29,11 @@ pub struct ReadBuf {
 }
 
 impl ReadBuf {
+    /// A buffer with no storage: what an idle connection holds.
+    pub fn empty() -> ReadBuf {
+        ReadBuf::with_capacity(0)
+    }
+
     pub fn with_capacity(capacity: usize) -> ReadBuf {
         ReadBuf {
             storage: vec![0; capacity],
@@ -102,15 +107,6 @@ impl ReadBuf {
             };
         }
     }
-
-    /// Returns a grown buffer to `capacity` once nothing is buffered, so an idle connection
-    /// holds only the baseline.
-    pub fn shrink_if_idle(&mut self, capacity: usize) {
-        if self.is_empty() && self.storage.len() > capacity {
-            self.storage = vec![0; capacity];
-            self.clear();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -149,8 +145,6 @@ mod tests {
             Filled::Bytes { n: 2, short: true }
         );
         buf.consume(2);
-        buf.shrink_if_idle(4);
-        assert_eq!(buf.capacity(), 4);
         assert_eq!(buf.fill_from(&mut source, 8).unwrap(), Filled::Eof);
     }
 }

@@ -1,0 +1,81 @@
+//! The loop's pool of connection buffers.
+//!
+//! An idle keep-alive connection needs no buffers at all, so it gives them back here and takes
+//! them again when its next request arrives: idle connections cost their `Conn` and the kernel's
+//! socket, not kilobytes of buffer each, and the hot path reuses warm buffers instead of calling
+//! the allocator. Only baseline-sized buffers are kept; one that grew for a large request is
+//! freed, so the pool never hoards memory.
+
+use crate::server::read_buf::ReadBuf;
+
+/// Read buffer a connection starts with.
+pub const READ_BUF_BASELINE: usize = 4 * 1024;
+/// Largest write buffer worth keeping for reuse.
+pub const WRITE_BUF_BASELINE: usize = 16 * 1024;
+/// Most buffers of each kind kept in the pool.
+const MAX_POOLED: usize = 1024;
+
+#[derive(Debug, Default)]
+pub struct BufferPool {
+    read: Vec<ReadBuf>,
+    write: Vec<Vec<u8>>,
+}
+
+impl BufferPool {
+    /// An empty read buffer of baseline size.
+    pub fn take_read(&mut self) -> ReadBuf {
+        self.read
+            .pop()
+            .unwrap_or_else(|| ReadBuf::with_capacity(READ_BUF_BASELINE))
+    }
+
+    /// An empty write buffer.
+    pub fn take_write(&mut self) -> Vec<u8> {
+        self.write
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(WRITE_BUF_BASELINE))
+    }
+
+    /// Keeps `buf` for reuse if it is baseline-sized; its contents are discarded.
+    pub fn give_read(&mut self, mut buf: ReadBuf) {
+        if buf.capacity() == READ_BUF_BASELINE && self.read.len() < MAX_POOLED {
+            buf.clear();
+            self.read.push(buf);
+        }
+    }
+
+    /// Keeps `buf` for reuse unless it grew past the baseline; its contents are discarded.
+    pub fn give_write(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() > 0
+            && buf.capacity() <= WRITE_BUF_BASELINE
+            && self.write.len() < MAX_POOLED
+        {
+            buf.clear();
+            self.write.push(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_baseline_buffers_and_frees_grown_ones() {
+        let mut pool = BufferPool::default();
+        let mut write = pool.take_write();
+        write.extend_from_slice(b"left over");
+        pool.give_write(write);
+        let reused = pool.take_write();
+        assert!(reused.is_empty());
+        assert_eq!(reused.capacity(), WRITE_BUF_BASELINE);
+
+        pool.give_write(Vec::with_capacity(WRITE_BUF_BASELINE * 4));
+        pool.give_read(ReadBuf::with_capacity(READ_BUF_BASELINE * 2));
+        assert!(pool.write.is_empty() && pool.read.is_empty());
+
+        let read = pool.take_read();
+        pool.give_read(read);
+        assert_eq!(pool.read.len(), 1);
+    }
+}
