@@ -68,6 +68,27 @@ pub struct Config {
     /// Most simultaneous connections; beyond it, new ones wait in the listen backlog.
     #[arg(long, value_name = "COUNT", default_value_t = 10_000)]
     pub max_connections: usize,
+
+    /// SQLite database file for the API (users, sessions, posts); created if missing.
+    #[arg(long, value_name = "PATH", default_value = "looplight.db")]
+    pub db: PathBuf,
+
+    /// Largest JSON request body the API accepts, in bytes; larger gets 413. Any body is
+    /// also bounded by --max-body-bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub max_json_body: usize,
+
+    /// Let browsers on ORIGIN call the API (CORS, with credentials); repeat for several.
+    #[arg(long, value_name = "ORIGIN")]
+    pub cors_origin: Vec<String>,
+
+    /// Seconds a login session lasts (the cookie's Max-Age).
+    #[arg(long, value_name = "SECS", default_value_t = 7 * 24 * 3600)]
+    pub session_ttl: u64,
+
+    /// Insert this many generated posts on start (for load tests), then serve.
+    #[arg(long, value_name = "COUNT", default_value_t = 0)]
+    pub seed_posts: u64,
 }
 
 impl Config {

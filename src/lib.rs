@@ -22,14 +22,18 @@
 
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod config;
 pub mod http;
+pub mod json;
 pub mod router;
 pub mod server;
 pub mod static_files;
+pub mod store;
 
 pub use config::Config;
 pub use http::request::Request;
 pub use http::response::{Body, IntoResponse, Response};
-pub use router::App;
+pub use json::{HttpError, Json};
+pub use router::{App, IntoReply, Reply};
 pub use server::Server;

@@ -1,10 +1,11 @@
-//! The `looplight` binary: flags → Config → App (www/) → Server::run.
+//! The `looplight` binary: flags → Config → App (API routes + www/) → Server::run.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 
+use looplight::api::ApiSettings;
 use looplight::{App, Config, Server};
 
 fn main() -> ExitCode {
@@ -20,6 +21,8 @@ fn main() -> ExitCode {
 
 fn run(config: Config) -> std::io::Result<()> {
     let mut app = App::new();
+    looplight::api::mount(&mut app, ApiSettings::from(&config))
+        .map_err(|error| std::io::Error::other(format!("--db {}: {error}", config.db.display())))?;
     app.static_dir("/", &config.root).map_err(|error| {
         std::io::Error::new(
             error.kind(),

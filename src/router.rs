@@ -1,15 +1,43 @@
-//! `App`: what the server does with a parsed request.
+//! `App`: what the server does with a parsed request — a small Flask-like router in front of
+//! static directories.
 //!
+//! For one request:
 //! 1. Methods nobody here implements get 501 (RFC 9110 §9.1, §15.6.2).
 //! 2. Targets that are not paths: `OPTIONS *` is answered for the whole server; CONNECT and
 //!    authority-form targets are not for an origin server.
-//! 3. Static directories, longest mount prefix first; nothing matched is a 404.
+//! 3. Routes, in registration order: a path pattern with `:name` segments picks the resource,
+//!    the method picks its handler. HEAD runs the GET handler (the connection drops the body),
+//!    OPTIONS is answered from the route table (or as a CORS preflight), any other method is a
+//!    405 with `Allow`.
+//! 4. Static directories, longest mount prefix first; nothing matched is a 404.
+//!
+//! Under a JSON prefix (`json_errors("/api")`) every error, a 404 for an unknown path included,
+//! is a JSON body, and configured CORS origins get their headers.
+//!
+//! ```no_run
+//! use looplight::{App, Config, Json, Reply, Server};
+//!
+//! let mut app = App::new();
+//! app.json_errors("/api");
+//! app.get("/api/hello/:name", |request| {
+//!     let name = request.param("name").unwrap_or("world").to_owned();
+//!     Json(serde_json::json!({ "hello": name }))
+//! });
+//! // Slow work runs on the helper pool; the connection waits without blocking the loop.
+//! app.post("/api/slow", |_request| Reply::later(|| Json("done")));
+//! app.static_dir("/", "www").unwrap();
+//! Server::bind(Config::defaults()).unwrap().run(app).unwrap();
+//! ```
 
+use std::borrow::Cow;
 use std::io;
 use std::path::Path;
 
+use percent_encoding::percent_decode_str;
+
 use crate::http::request::Request;
-use crate::http::response::Response;
+use crate::http::response::{IntoResponse, Response};
+use crate::json::HttpError;
 use crate::static_files::{self, StaticFiles};
 
 /// The methods defined by RFC 9110 §9 plus PATCH (RFC 5789): known, though maybe not allowed.
@@ -17,11 +45,123 @@ const KNOWN_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
 ];
 
-/// The application the server runs: static directories for now.
-#[derive(Debug, Default)]
+/// How long a browser may cache a CORS preflight answer, in seconds.
+const CORS_MAX_AGE: &str = "600";
+
+/// Work to run on the helper pool instead of the event loop: password hashing and anything
+/// else that takes milliseconds. It owns everything it needs (the request is gone by then).
+pub type Job = Box<dyn FnOnce() -> Response + Send + 'static>;
+
+/// What a handler returns: a response now, or a job whose response comes later.
+pub enum Reply {
+    Now(Response),
+    Later(Job),
+}
+
+impl Reply {
+    /// Runs `work` on the helper pool; the connection waits, the loop does not.
+    pub fn later<R: IntoResponse>(work: impl FnOnce() -> R + Send + 'static) -> Reply {
+        Reply::Later(Box::new(move || work().into_response()))
+    }
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Now(response) => f.debug_tuple("Now").field(response).finish(),
+            Reply::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
+/// Anything a handler may return.
+pub trait IntoReply {
+    fn into_reply(self) -> Reply;
+}
+
+impl IntoReply for Reply {
+    fn into_reply(self) -> Reply {
+        self
+    }
+}
+
+impl<T: IntoResponse> IntoReply for T {
+    fn into_reply(self) -> Reply {
+        Reply::Now(self.into_response())
+    }
+}
+
+type Handler = Box<dyn Fn(&Request<'_>) -> Reply>;
+
+enum Segment {
+    Literal(String),
+    Param(String),
+}
+
+/// One path pattern and the handlers for its methods.
+struct Resource {
+    pattern: Vec<Segment>,
+    handlers: Vec<(&'static str, Handler)>,
+    /// The `Allow` value: the methods above, HEAD with GET, and OPTIONS.
+    allow: String,
+}
+
+impl Resource {
+    /// The route parameters if `path` matches, percent-decoded.
+    fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&str, Cow<'p, str>)>> {
+        let mut segments = path.strip_prefix('/')?.split('/');
+        let mut params = Vec::new();
+        for part in &self.pattern {
+            let segment = segments.next()?;
+            match part {
+                Segment::Literal(literal) if literal == segment => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(name) => {
+                    let value = percent_decode_str(segment).decode_utf8().ok()?;
+                    params.push((name.as_str(), value));
+                }
+            }
+        }
+        segments.next().is_none().then_some(params)
+    }
+
+    fn handler(&self, method: &str) -> Option<&Handler> {
+        self.handlers
+            .iter()
+            .find(|(allowed, _)| *allowed == method)
+            .map(|(_, handler)| handler)
+    }
+
+    fn update_allow(&mut self) {
+        let mut methods: Vec<&str> = self.handlers.iter().map(|(method, _)| *method).collect();
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
+        methods.push("OPTIONS");
+        self.allow = methods.join(", ");
+    }
+}
+
+/// The application: routes, static directories, and the rules for errors and CORS.
+#[derive(Default)]
 pub struct App {
+    resources: Vec<Resource>,
     /// (mount prefix without trailing slash, files), longest prefix first.
     static_dirs: Vec<(String, StaticFiles)>,
+    /// Path prefixes whose errors are JSON.
+    json_prefixes: Vec<String>,
+    /// Origins allowed to call the JSON prefixes from a browser.
+    cors_origins: Vec<String>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("routes", &self.resources.len())
+            .field("static_dirs", &self.static_dirs)
+            .field("json_prefixes", &self.json_prefixes)
+            .finish()
+    }
 }
 
 impl App {
@@ -29,7 +169,82 @@ impl App {
         App::default()
     }
 
-    /// Serves the files under `dir` at URL prefix `mount` (e.g. `"/"`).
+    /// Adds `handler` for `method` on `pattern` (segments starting with `:` are parameters,
+    /// read with [`Request::param`]).
+    pub fn route<R: IntoReply>(
+        &mut self,
+        method: &'static str,
+        pattern: &str,
+        handler: impl Fn(&Request<'_>) -> R + 'static,
+    ) -> &mut Self {
+        let segments: Vec<Segment> = pattern
+            .trim_start_matches('/')
+            .split('/')
+            .map(|segment| match segment.strip_prefix(':') {
+                Some(name) => Segment::Param(name.to_owned()),
+                None => Segment::Literal(segment.to_owned()),
+            })
+            .collect();
+        let same_pattern = |resource: &&mut Resource| {
+            resource.pattern.len() == segments.len()
+                && resource
+                    .pattern
+                    .iter()
+                    .zip(&segments)
+                    .all(|pair| match pair {
+                        (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                        (Segment::Param(_), Segment::Param(_)) => true,
+                        _ => false,
+                    })
+        };
+        let handler: Handler = Box::new(move |request| handler(request).into_reply());
+        match self.resources.iter_mut().find(same_pattern) {
+            Some(resource) => resource.handlers.push((method, handler)),
+            None => self.resources.push(Resource {
+                pattern: segments,
+                handlers: vec![(method, handler)],
+                allow: String::new(),
+            }),
+        }
+        for resource in &mut self.resources {
+            resource.update_allow();
+        }
+        self
+    }
+
+    pub fn get<R: IntoReply>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(&Request<'_>) -> R + 'static,
+    ) -> &mut Self {
+        self.route("GET", pattern, handler)
+    }
+
+    pub fn post<R: IntoReply>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(&Request<'_>) -> R + 'static,
+    ) -> &mut Self {
+        self.route("POST", pattern, handler)
+    }
+
+    pub fn put<R: IntoReply>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(&Request<'_>) -> R + 'static,
+    ) -> &mut Self {
+        self.route("PUT", pattern, handler)
+    }
+
+    pub fn delete<R: IntoReply>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(&Request<'_>) -> R + 'static,
+    ) -> &mut Self {
+        self.route("DELETE", pattern, handler)
+    }
+
+    /// Serves the files under `dir` at URL prefix `mount` (e.g. `"/"`), after the routes.
     pub fn static_dir(&mut self, mount: &str, dir: impl AsRef<Path>) -> io::Result<&mut Self> {
         let prefix = mount.trim_end_matches('/').to_owned();
         self.static_dirs.push((prefix, StaticFiles::new(dir)?));
@@ -38,32 +253,143 @@ impl App {
         Ok(self)
     }
 
-    /// Produces the response for `request`. HEAD is answered like GET; the connection drops
-    /// the body.
-    pub fn handle(&self, request: &Request<'_>) -> Response {
+    /// Makes every error under `prefix` (an unknown path included) a JSON `{"error": …}`.
+    pub fn json_errors(&mut self, prefix: &str) -> &mut Self {
+        self.json_prefixes
+            .push(prefix.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Lets browsers on `origin` call the JSON prefixes (CORS, with credentials).
+    pub fn cors_origin(&mut self, origin: &str) -> &mut Self {
+        self.cors_origins.push(origin.to_owned());
+        self
+    }
+
+    /// Produces the reply for `request` (see the module docs for the order of the rules).
+    pub fn handle(&self, request: &Request<'_>) -> Reply {
+        let path = request.path();
+        let json = self.is_json_path(path);
         // 1. Unknown methods.
         let method = request.method();
         if !KNOWN_METHODS.contains(&method) {
-            return Response::error(501);
+            return Reply::Now(self.error(501, json));
         }
         // 2. Non-path targets.
-        let path = request.path();
         if !path.starts_with('/') {
-            return match (method, path) {
+            return Reply::Now(match (method, path) {
                 ("OPTIONS", "*") => Response::empty(200).with_header("Allow", static_files::ALLOW),
                 ("CONNECT", _) => Response::error(405).with_header("Allow", static_files::ALLOW),
                 _ => Response::error(400),
+            });
+        }
+        // 3. Routes.
+        let cors_origin = if json {
+            self.cors_origin_of(request)
+        } else {
+            None
+        };
+        for resource in &self.resources {
+            let Some(params) = resource.matches(path) else {
+                continue;
+            };
+            let request = request.with_params(&params);
+            let lookup = if method == "HEAD" { "GET" } else { method };
+            let reply = match resource.handler(lookup) {
+                Some(handler) => handler(&request),
+                None if method == "OPTIONS" => Reply::Now(options_response(
+                    &request,
+                    &resource.allow,
+                    cors_origin.is_some(),
+                )),
+                None => Reply::Now(
+                    self.error(405, json)
+                        .with_header("Allow", resource.allow.clone()),
+                ),
+            };
+            return match cors_origin {
+                Some(origin) => with_cors(reply, origin.to_owned()),
+                None => reply,
             };
         }
-        // 3. Static directories.
+        if json {
+            let response = self.error(404, true);
+            return match cors_origin {
+                Some(origin) => with_cors(Reply::Now(response), origin.to_owned()),
+                None => Reply::Now(response),
+            };
+        }
+        // 4. Static directories.
         for (prefix, files) in &self.static_dirs {
             if let Some(rest) = path.strip_prefix(prefix.as_str())
                 && (rest.is_empty() || rest.starts_with('/'))
             {
                 let rest = if rest.is_empty() { "/" } else { rest };
-                return files.serve(request, rest);
+                return Reply::Now(files.serve(request, rest));
             }
         }
-        Response::error(404)
+        Reply::Now(Response::error(404))
+    }
+
+    /// The error response for `status` on `path` (JSON under a JSON prefix), for failures the
+    /// connection detects itself (framing errors, timeouts, a panicking handler).
+    pub fn error_for_path(&self, status: u16, path: Option<&str>) -> Response {
+        self.error(status, path.is_some_and(|path| self.is_json_path(path)))
+    }
+
+    fn error(&self, status: u16, json: bool) -> Response {
+        if json {
+            let message = crate::http::response::reason_phrase(status).unwrap_or("error");
+            HttpError::new(status, message.to_ascii_lowercase()).into_response()
+        } else {
+            Response::error(status)
+        }
+    }
+
+    fn is_json_path(&self, path: &str) -> bool {
+        self.json_prefixes.iter().any(|prefix| {
+            path.strip_prefix(prefix.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+    }
+
+    /// The request's `Origin`, if it is one of the configured CORS origins.
+    fn cors_origin_of<'r>(&self, request: &Request<'r>) -> Option<&'r str> {
+        let origin = std::str::from_utf8(request.header("origin")?).ok()?;
+        self.cors_origins
+            .iter()
+            .any(|allowed| allowed == origin)
+            .then_some(origin)
+    }
+}
+
+/// OPTIONS on a route: a CORS preflight (Fetch standard §3.2.2) when the browser sent one from an
+/// allowed origin, else the plain answer of RFC 9110 §9.3.7.
+fn options_response(request: &Request<'_>, allow: &str, origin_allowed: bool) -> Response {
+    let preflight = origin_allowed && request.header("access-control-request-method").is_some();
+    let response = Response::empty(204).with_header("Allow", allow.to_owned());
+    if !preflight {
+        return response;
+    }
+    response
+        .with_header("Access-Control-Allow-Methods", allow.to_owned())
+        .with_header(
+            "Access-Control-Allow-Headers",
+            "Content-Type, Authorization",
+        )
+        .with_header("Access-Control-Max-Age", CORS_MAX_AGE)
+}
+
+/// Adds the CORS response headers for an allowed `origin`, now or when the job finishes.
+fn with_cors(reply: Reply, origin: String) -> Reply {
+    fn add(mut response: Response, origin: String) -> Response {
+        response.set_header("Access-Control-Allow-Origin", origin);
+        response.set_header("Access-Control-Allow-Credentials", "true");
+        response.set_header("Vary", "Origin");
+        response
+    }
+    match reply {
+        Reply::Now(response) => Reply::Now(add(response, origin)),
+        Reply::Later(job) => Reply::Later(Box::new(move || add(job(), origin))),
     }
 }

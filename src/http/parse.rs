@@ -279,6 +279,20 @@ pub fn parse_head(
     }))
 }
 
+/// The path of the request line at the start of `buf`, if that much of it arrived and is
+/// readable: used to pick the format of an error response for a request that failed to parse.
+pub fn request_path(buf: &[u8]) -> Option<&str> {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n')?;
+    let line = &buf[start..];
+    let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+    let mut parts = line.split(|&b| b == b' ');
+    let (_method, target) = (parts.next()?, parts.next()?);
+    let path = target.split(|&b| b == b'?').next()?;
+    std::str::from_utf8(path)
+        .ok()
+        .filter(|path| path.starts_with('/'))
+}
+
 /// What one pass over the header fields found.
 #[derive(Default)]
 struct Fields {
@@ -844,6 +858,17 @@ mod tests {
             panic!("{:?}", head.target_form);
         };
         assert_eq!(path.of(input), b"/p?q");
+    }
+
+    #[test]
+    fn request_path_of_a_rejected_request() {
+        assert_eq!(
+            request_path(b"POST /api/x?y HTTP/1.1\r\nContent-Length: zz"),
+            Some("/api/x")
+        );
+        assert_eq!(request_path(b"\r\nGET /a HTTP/1.1"), Some("/a"));
+        assert_eq!(request_path(b"GET"), None);
+        assert_eq!(request_path(b"GET * HTTP/1.1"), None);
     }
 
     #[test]

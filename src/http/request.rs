@@ -3,6 +3,7 @@
 //! Nothing is copied: method, target and header fields are slices of the head bytes the parser
 //! validated, and the body is the (decoded) slice that follows it.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use crate::http::parse::{Head, HeaderSpan, TargetForm, Version};
@@ -19,6 +20,8 @@ pub struct Request<'a> {
     headers: &'a [HeaderSpan],
     body: &'a [u8],
     peer: SocketAddr,
+    /// Route parameters (`:name` segments), percent-decoded; set by the router.
+    params: &'a [(&'a str, Cow<'a, str>)],
 }
 
 impl<'a> Request<'a> {
@@ -59,7 +62,32 @@ impl<'a> Request<'a> {
             headers,
             body,
             peer,
+            params: &[],
         })
+    }
+
+    /// The same request with the route parameters the router matched.
+    pub fn with_params<'b>(&self, params: &'b [(&'b str, Cow<'b, str>)]) -> Request<'b>
+    where
+        'a: 'b,
+    {
+        Request { params, ..*self }
+    }
+
+    /// The route parameter `name` (`/posts/:id` → `param("id")`), percent-decoded.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(param, _)| *param == name)
+            .map(|(_, value)| value.as_ref())
+    }
+
+    /// The value of query parameter `name` (`application/x-www-form-urlencoded` decoding), if
+    /// present.
+    pub fn query_param(&self, name: &str) -> Option<Cow<'a, str>> {
+        form_urlencoded::parse(self.query?.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value)
     }
 
     /// The method token, case-sensitive (RFC 9110 §9.1).

@@ -35,10 +35,12 @@ use crate::http::date::DateCache;
 use crate::http::parse::{self, Framing, Head, HeaderSpan, ParseError, Version};
 use crate::http::request::Request;
 use crate::http::response::{self, Body, ConnectionHeader, Response};
-use crate::router::App;
+use crate::router::{App, Reply};
 use crate::server::access_log::{AccessLog, RequestLine};
 use crate::server::buffers::{BufferPool, READ_BUF_BASELINE};
+use crate::server::pool::HelperPool;
 use crate::server::read_buf::{Filled, ReadBuf};
+use crate::server::timers::TimerKey;
 
 /// Files up to this size are copied into the write buffer behind their head (one write for
 /// both); larger files are streamed in chunks of this size.
@@ -69,6 +71,7 @@ pub struct Ctx<'a> {
     pub date: &'a DateCache,
     pub log: &'a mut AccessLog,
     pub buffers: &'a mut BufferPool,
+    pub pool: &'a HelperPool,
     pub now: Instant,
 }
 
@@ -81,8 +84,19 @@ enum Reading {
     Body { head: Head, len: usize },
     /// A chunked body after the head, decoded in place.
     Chunked { head: Head, decoder: ChunkedDecoder },
+    /// A handler's job runs on the helper pool; later requests wait (responses stay in order).
+    Waiting(Box<Waiting>),
     /// No further requests will be read: the peer finished, or we decided to close.
     Closed,
+}
+
+/// What is kept of a request while its job runs: enough to log it and frame its response.
+#[derive(Debug)]
+struct Waiting {
+    method: String,
+    target: String,
+    version: Version,
+    is_head: bool,
 }
 
 /// Where the output comes from.
@@ -103,6 +117,8 @@ pub struct Conn {
     peer: SocketAddr,
     /// Unique for the life of the server (slab slots are reused).
     pub id: u64,
+    /// The slab slot (and poll token) of this connection.
+    slot: usize,
     /// The time of this connection's live timer entry, if it has one (see `timers`).
     pub armed: Option<Instant>,
     /// The readiness this socket is registered for.
@@ -129,11 +145,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(socket: TcpStream, peer: SocketAddr, id: u64, now: Instant) -> Conn {
+    pub fn new(socket: TcpStream, peer: SocketAddr, key: TimerKey, now: Instant) -> Conn {
         Conn {
             socket,
             peer,
-            id,
+            id: key.conn_id,
+            slot: key.slot,
             armed: None,
             registered: Interest::READABLE,
             read_buf: ReadBuf::empty(),
@@ -196,6 +213,8 @@ impl Conn {
             // Part of a request arrived but not all of it in time (RFC 9110 §15.5.9).
             Reading::Head if !self.read_buf.is_empty() => self.reject(408, ctx),
             Reading::Body { .. } | Reading::Chunked { .. } => self.reject(408, ctx),
+            // The job never came back in time; there is no sensible response to send.
+            Reading::Waiting(_) => return Flow::Close,
             // Nothing pending: an idle keep-alive connection, or one that never spoke.
             Reading::Head | Reading::Closed => return Flow::Close,
         }
@@ -225,7 +244,9 @@ impl Conn {
             (Reading::Body { .. } | Reading::Chunked { .. }, _) => {
                 self.last_read + config.body_timeout
             }
-            (Reading::Closed, _) => self.last_write + config.write_timeout,
+            (Reading::Waiting(_) | Reading::Closed, _) => {
+                self.last_read.max(self.last_write) + config.write_timeout
+            }
         }
     }
 
@@ -310,7 +331,7 @@ impl Conn {
                     .saturating_add(max_body)
                     .saturating_add(chunked::MAX_LINE_BYTES + chunked::MAX_TRAILER_BYTES)
             }
-            Reading::Closed => 0,
+            Reading::Waiting(_) | Reading::Closed => 0,
         }
         .max(READ_BUF_BASELINE)
     }
@@ -354,7 +375,7 @@ impl Conn {
         let mut changed = false;
         while *budget > 0 && !self.output_backed_up() {
             let step = match &mut self.reading {
-                Reading::Closed => break,
+                Reading::Waiting(_) | Reading::Closed => break,
                 Reading::Head => None,
                 Reading::Body { head, len } => {
                     let (head, len) = (*head, *len);
@@ -482,33 +503,75 @@ impl Conn {
             return;
         };
         // A panicking handler costs its own request a 500, nothing more.
-        let response = catch_unwind(AssertUnwindSafe(|| ctx.app.handle(&request)))
-            .unwrap_or_else(|_| Response::error(500));
+        let reply = catch_unwind(AssertUnwindSafe(|| ctx.app.handle(&request)))
+            .unwrap_or_else(|_| Reply::Now(ctx.app.error_for_path(500, Some(request.path()))));
         let is_head = request.method() == "HEAD";
         self.keep_alive &= head.keep_alive;
-        let line = RequestLine {
-            method: request.method(),
-            target: request.target(),
-            version: head.version.as_str(),
+        let next_reading = match reply {
+            Reply::Now(response) => {
+                log_response(
+                    ctx,
+                    self.peer,
+                    request.method(),
+                    request.target(),
+                    head.version,
+                    &response,
+                    is_head,
+                );
+                self.queue(response, is_head, head.version, ctx);
+                None
+            }
+            Reply::Later(job) => {
+                let key = TimerKey {
+                    slot: self.slot,
+                    conn_id: self.id,
+                };
+                ctx.pool.submit(key, job);
+                Some(Reading::Waiting(Box::new(Waiting {
+                    method: request.method().to_owned(),
+                    target: request.target().to_owned(),
+                    version: head.version,
+                    is_head,
+                })))
+            }
         };
-        let logged_bytes = if is_head { 0 } else { response.body().len() };
-        ctx.log.record(
-            self.peer.ip(),
-            ctx.date,
-            Some(line),
-            response.status(),
-            logged_bytes,
-        );
-
         self.read_buf.consume(consumed);
         self.requests += 1;
         self.request_started = (!self.read_buf.is_empty()).then_some(ctx.now);
-        self.reading = if self.keep_alive {
+        self.reading = next_reading.unwrap_or_else(|| self.reading_after_response());
+    }
+
+    /// What to read once a response is queued: the next request, or nothing if the
+    /// connection ends with this response.
+    fn reading_after_response(&self) -> Reading {
+        if self.keep_alive {
             Reading::Head
         } else {
             Reading::Closed
+        }
+    }
+
+    /// A deferred job finished: send its response and go on with the next request.
+    pub fn on_job_done(&mut self, response: Response, ctx: &mut Ctx<'_>) -> Flow {
+        if !matches!(self.reading, Reading::Waiting(_)) {
+            return Flow::Open;
+        }
+        let Reading::Waiting(waiting) = std::mem::replace(&mut self.reading, Reading::Closed)
+        else {
+            return Flow::Open;
         };
-        self.queue(response, is_head, head.version, ctx);
+        log_response(
+            ctx,
+            self.peer,
+            &waiting.method,
+            &waiting.target,
+            waiting.version,
+            &response,
+            waiting.is_head,
+        );
+        self.reading = self.reading_after_response();
+        self.queue(response, waiting.is_head, waiting.version, ctx);
+        self.drive(ctx)
     }
 
     /// Answers a request that cannot be processed with `status`, then closes (RFC 9112 §6.3:
@@ -516,7 +579,9 @@ impl Conn {
     fn reject(&mut self, status: u16, ctx: &mut Ctx<'_>) {
         self.keep_alive = false;
         self.reading = Reading::Closed;
-        let response = Response::error(status);
+        // The path, if the request line got that far, decides the error's format.
+        let path = parse::request_path(self.read_buf.data());
+        let response = ctx.app.error_for_path(status, path);
         ctx.log.record(
             self.peer.ip(),
             ctx.date,
@@ -625,6 +690,10 @@ impl Conn {
                 Flow::Open
             };
         }
+        if let Reading::Waiting(_) = self.reading {
+            // A half-closed client still gets the response its job is computing.
+            return Flow::Open;
+        }
         if !self.keep_alive && matches!(self.reading, Reading::Head) && self.read_buf.is_empty() {
             // Shutting down between requests.
             self.reading = Reading::Closed;
@@ -670,6 +739,26 @@ impl Conn {
         pool.give_read(self.read_buf);
         pool.give_write(self.write_buf);
     }
+}
+
+/// Appends the access-log line for one answered request.
+fn log_response(
+    ctx: &mut Ctx<'_>,
+    peer: SocketAddr,
+    method: &str,
+    target: &str,
+    version: Version,
+    response: &Response,
+    is_head: bool,
+) {
+    let line = RequestLine {
+        method,
+        target,
+        version: version.as_str(),
+    };
+    let bytes = if is_head { 0 } else { response.body().len() };
+    ctx.log
+        .record(peer.ip(), ctx.date, Some(line), response.status(), bytes);
 }
 
 /// The outcome of looking at the buffered input once.

@@ -17,6 +17,7 @@
 pub mod access_log;
 pub mod buffers;
 pub mod conn;
+pub mod pool;
 pub mod read_buf;
 pub mod timers;
 
@@ -36,10 +37,14 @@ use crate::router::App;
 use access_log::AccessLog;
 use buffers::BufferPool;
 use conn::{Conn, Ctx, Flow};
+use pool::HelperPool;
 use timers::{TimerKey, Timers};
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
+const WAKER: Token = Token(usize::MAX - 3);
+/// Threads that run deferred handler jobs (password hashing).
+const HELPER_THREADS: usize = 2;
 /// Pending connections the kernel may queue for us.
 const LISTEN_BACKLOG: i32 = 1024;
 /// Events taken per poll call.
@@ -89,6 +94,8 @@ impl Server {
         let mut signals = Signals::new([SIGINT, SIGTERM])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let pool = HelperPool::new(HELPER_THREADS, waker)?;
         let mut event_loop = EventLoop {
             poll,
             listener: Some(listener),
@@ -99,6 +106,7 @@ impl Server {
                 date: DateCache::new(),
                 log: AccessLog::new(!config.quiet),
                 buffers: BufferPool::default(),
+                pool,
                 app,
                 config,
             },
@@ -152,6 +160,7 @@ impl EventLoop {
                 match event.token() {
                     LISTENER => self.accept(),
                     SIGNALS => self.on_signal(),
+                    WAKER => self.finish_jobs(),
                     Token(slot) => {
                         if let Some(conn) = self.conns.get_mut(slot) {
                             conn.on_event(event);
@@ -241,7 +250,11 @@ impl EventLoop {
             return;
         }
         self.next_conn_id += 1;
-        entry.insert(Conn::new(socket, peer, self.next_conn_id, self.now));
+        let key = TimerKey {
+            slot,
+            conn_id: self.next_conn_id,
+        };
+        entry.insert(Conn::new(socket, peer, key, self.now));
         self.drive(slot);
     }
 
@@ -316,6 +329,21 @@ impl EventLoop {
         }
     }
 
+    /// Hands the responses of finished jobs to their connections (if still open).
+    fn finish_jobs(&mut self) {
+        let finished: Vec<_> = self.shared.pool.finished().collect();
+        for (key, response) in finished {
+            let Some(conn) = self.conns.get_mut(key.slot) else {
+                continue;
+            };
+            if conn.id != key.conn_id {
+                continue;
+            }
+            let flow = conn.on_job_done(response, &mut self.shared.ctx(self.now));
+            self.apply(key.slot, flow);
+        }
+    }
+
     /// SIGINT/SIGTERM: stop accepting, close idle connections, let the rest finish.
     fn on_signal(&mut self) {
         let received = self.signals.pending().count();
@@ -350,6 +378,7 @@ struct Shared {
     date: DateCache,
     log: AccessLog,
     buffers: BufferPool,
+    pool: HelperPool,
 }
 
 impl Shared {
@@ -360,6 +389,7 @@ impl Shared {
             date: &self.date,
             log: &mut self.log,
             buffers: &mut self.buffers,
+            pool: &self.pool,
             now,
         }
     }

@@ -21,12 +21,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
+pub mod api;
+pub mod json;
+pub use api::*;
+pub use json::*;
+
 /// Upper bound for any single blocking socket operation.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the binary may take to print its "listening" line.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub const SIGTERM: &str = "TERM";
+/// File name of each server's database inside its temp dir.
+pub const DB_FILE: &str = "looplight.db";
 pub const SIGINT: &str = "INT";
 
 /// Content of `/hello.txt` in the default document root (12 bytes).
@@ -84,6 +91,8 @@ pub struct ServerBuilder {
     quiet: bool,
     nofile: Option<u32>,
     setup: Option<SetupFn>,
+    dir: Option<TempDir>,
+    default_db: bool,
 }
 
 impl ServerBuilder {
@@ -126,8 +135,27 @@ impl ServerBuilder {
         self
     }
 
+    /// Start in the temp dir of an earlier server (from `Server::stop`), so
+    /// the new process opens the same `looplight.db`: data must survive a
+    /// restart.
+    pub fn reuse_dir(mut self, dir: TempDir) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// Do not pass `--db`; run the process with the temp dir as its working
+    /// directory instead, so the default database `./looplight.db` is
+    /// created there (never in the repository).
+    pub fn default_db(mut self) -> Self {
+        self.default_db = true;
+        self
+    }
+
     pub fn start(self) -> Server {
-        let dir = tempfile::tempdir().expect("create temp dir");
+        let dir = match self.dir {
+            Some(dir) => dir,
+            None => tempfile::tempdir().expect("create temp dir"),
+        };
         let outside = dir.path().to_path_buf();
         let root = outside.join("www");
         std::fs::create_dir_all(&root).unwrap();
@@ -157,6 +185,13 @@ impl ServerBuilder {
             cmd.arg("--quiet");
         }
         cmd.arg("--root").arg(&root);
+        // Every server gets its own SQLite database inside its own temp dir
+        // (tests run in parallel; the default ./looplight.db is never used).
+        if self.default_db {
+            cmd.current_dir(&outside);
+        } else {
+            cmd.arg("--db").arg(outside.join(DB_FILE));
+        }
         cmd.args(&self.args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -245,7 +280,7 @@ impl ServerBuilder {
             log,
             stderr_lines,
             root,
-            dir,
+            dir: Some(dir),
         }
     }
 }
@@ -257,7 +292,8 @@ pub struct Server {
     log: Arc<Mutex<Vec<String>>>,
     stderr_lines: Arc<Mutex<Vec<String>>>,
     root: PathBuf,
-    dir: TempDir,
+    /// Always Some, except after `stop` took it.
+    dir: Option<TempDir>,
 }
 
 impl Server {
@@ -268,6 +304,8 @@ impl Server {
             quiet: true,
             nofile: None,
             setup: None,
+            dir: None,
+            default_db: false,
         }
     }
 
@@ -292,7 +330,27 @@ impl Server {
 
     /// The directory containing the root (and `secret.txt`).
     pub fn outside_dir(&self) -> &Path {
-        self.dir.path()
+        self.dir.as_ref().expect("temp dir").path()
+    }
+
+    /// The SQLite database the server was started with (`--db`).
+    pub fn db_path(&self) -> PathBuf {
+        self.outside_dir().join(DB_FILE)
+    }
+
+    /// Graceful stop: SIGTERM, wait for exit status 0, and hand back the
+    /// temp dir (root + database) for `ServerBuilder::reuse_dir`.
+    pub fn stop(mut self) -> TempDir {
+        self.signal(SIGTERM);
+        let status = self
+            .wait_exit(Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("server did not exit within 15 s of SIGTERM"));
+        assert!(
+            status.success(),
+            "exit status after SIGTERM: {status}\nstderr:\n{}",
+            self.stderr_lines().join("\n")
+        );
+        self.dir.take().expect("temp dir")
     }
 
     pub fn pid(&self) -> u32 {

@@ -1,0 +1,287 @@
+//! Accounts and sessions: register, login, logout, me.
+//!
+//! - Passwords are hashed with argon2id (default parameters) on the helper pool, never on the
+//!   loop; login verifies on the pool too, against a dummy hash for unknown users so that both
+//!   failures cost the same time and say the same thing.
+//! - A session token is 32 random bytes in hex, handed to the client once; the store keeps only
+//!   its SHA-256, so a leaked database holds no usable token.
+//! - Failed logins are counted per username: the sixth within a minute is a 429 with
+//!   Retry-After, whatever the password.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::http::request::Request;
+use crate::http::response::{IntoResponse, Response};
+use crate::json::{HttpError, Json, read_json};
+use crate::router::Reply;
+use crate::store::User;
+
+use super::{Api, char_len, length_error, with_helper_store};
+
+const COOKIE_NAME: &str = "session";
+const MAX_FAILURES: usize = 5;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+const BAD_CREDENTIALS: &str = "invalid username or password";
+
+#[derive(Deserialize)]
+struct CredentialsInput {
+    username: String,
+    password: String,
+}
+
+/// POST /api/auth/register {"username","password"} → 201 {"username"}; 409 taken; 422 invalid.
+pub fn register(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let input: CredentialsInput = read_json(request, api.settings.max_json_body)?;
+    let valid_name = (3..=32).contains(&input.username.len())
+        && input
+            .username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid_name {
+        return Err(HttpError::unprocessable(
+            "`username` must be 3 to 32 characters of A-Z, a-z, 0-9 and _",
+        ));
+    }
+    if !(8..=128).contains(&char_len(&input.password)) {
+        return Err(length_error("password", 8, 128));
+    }
+    // Checked here to spare the hashing; the unique index decides races.
+    if api.store.username_exists(&input.username)? {
+        return Err(username_taken());
+    }
+    let db_path = api.settings.db_path.clone();
+    Ok(Reply::later(move || -> Result<Response, HttpError> {
+        let hash = hash_password(&input.password)?;
+        match with_helper_store(&db_path, |store| store.create_user(&input.username, &hash))? {
+            Ok(user) => Ok((201, Json(json!({ "username": user.username }))).into_response()),
+            Err(_taken) => Err(username_taken()),
+        }
+    }))
+}
+
+/// POST /api/auth/login {"username","password"} → 200 {"username","token"} and the cookie.
+pub fn login(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let input: CredentialsInput = read_json(request, api.settings.max_json_body)?;
+    let limiter_key = input.username.to_ascii_lowercase();
+    if let Err(retry_after) = api.login_limiter.check(&limiter_key, Instant::now()) {
+        let response = HttpError::new(429, "too many failed logins; try again later")
+            .into_response()
+            .with_header("Retry-After", retry_after.as_secs().max(1).to_string());
+        return Ok(Reply::Now(response));
+    }
+    let credentials = api.store.credentials(&input.username)?;
+    let db_path = api.settings.db_path.clone();
+    let ttl = api.settings.session_ttl_secs;
+    let limiter = api.login_limiter.clone();
+    Ok(Reply::later(move || -> Result<Response, HttpError> {
+        let verified = match &credentials {
+            Some(found) => verify_password(&input.password, &found.password_hash),
+            None => verify_password(&input.password, dummy_hash()),
+        };
+        let Some(found) = credentials.filter(|_| verified) else {
+            limiter.record_failure(&limiter_key, Instant::now());
+            return Err(HttpError::new(401, BAD_CREDENTIALS));
+        };
+        limiter.forget(&limiter_key);
+        let token = new_token()?;
+        with_helper_store(&db_path, |store| {
+            store.create_session(found.user.id, &token_hash(&token), ttl)
+        })?;
+        let cookie =
+            format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={ttl}");
+        let body = json!({ "username": found.user.username, "token": token });
+        Ok(Json(body).into_response().with_header("Set-Cookie", cookie))
+    }))
+}
+
+/// POST /api/auth/logout → 204, the session deleted and the cookie cleared.
+pub fn logout(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let token = session_token(request).ok_or_else(unauthorized)?;
+    let hash = token_hash(token);
+    if api.store.session_user(&hash)?.is_none() {
+        return Err(unauthorized());
+    }
+    api.store.delete_session(&hash)?;
+    let cleared = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    Ok(Reply::Now(
+        Response::empty(204).with_header("Set-Cookie", cleared),
+    ))
+}
+
+/// GET /api/auth/me → 200 {"username"} or 401.
+pub fn me(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let user = authenticate(api, request)?;
+    Ok(Reply::Now(
+        Json(json!({ "username": user.username })).into_response(),
+    ))
+}
+
+/// The user of the request's session (bearer token first, then the cookie), or a 401.
+pub fn authenticate(api: &Api, request: &Request<'_>) -> Result<User, HttpError> {
+    let token = session_token(request).ok_or_else(unauthorized)?;
+    api.store
+        .session_user(&token_hash(token))?
+        .ok_or_else(unauthorized)
+}
+
+fn unauthorized() -> HttpError {
+    HttpError::new(401, "authentication required")
+}
+
+fn username_taken() -> HttpError {
+    HttpError::new(409, "that username is taken")
+}
+
+/// `Authorization: Bearer <token>`, else the `session` cookie.
+fn session_token<'r>(request: &Request<'r>) -> Option<&'r str> {
+    let bearer = request
+        .header("authorization")
+        .and_then(|value| std::str::from_utf8(value).ok())
+        .and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    bearer
+        .or_else(|| {
+            request
+                .headers_named("cookie")
+                .filter_map(|value| std::str::from_utf8(value).ok())
+                .flat_map(|value| value.split(';'))
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(name, _)| *name == COOKIE_NAME)
+                .map(|(_, value)| value)
+        })
+        .filter(|token| !token.is_empty())
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// 32 bytes from the OS's CSPRNG, as 64 lowercase hex digits.
+fn new_token() -> Result<String, HttpError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|_| HttpError::new(500, "no randomness available"))?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+fn hash_password(password: &str) -> Result<String, HttpError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|_| HttpError::new(500, "password hashing failed"))
+}
+
+fn verify_password(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A real argon2 hash of a random password, verified against for unknown users.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let password = new_token().unwrap_or_default();
+        hash_password(&password).unwrap_or_default()
+    })
+}
+
+/// Failed logins per (lower-cased) username within the last minute.
+#[derive(Clone, Default)]
+pub struct LoginLimiter {
+    failures: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
+}
+
+impl LoginLimiter {
+    /// `Err(retry_after)` when the username has had too many recent failures.
+    fn check(&self, username: &str, now: Instant) -> Result<(), Duration> {
+        let mut failures = self.lock();
+        let Some(recent) = failures.get_mut(username) else {
+            return Ok(());
+        };
+        while recent
+            .front()
+            .is_some_and(|&at| now.duration_since(at) >= FAILURE_WINDOW)
+        {
+            recent.pop_front();
+        }
+        match recent.front() {
+            Some(&oldest) if recent.len() >= MAX_FAILURES => {
+                let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(oldest));
+                Err(Duration::from_secs(wait.as_secs_f64().ceil() as u64))
+            }
+            Some(_) => Ok(()),
+            None => {
+                failures.remove(username);
+                Ok(())
+            }
+        }
+    }
+
+    fn record_failure(&self, username: &str, now: Instant) {
+        self.lock()
+            .entry(username.to_owned())
+            .or_default()
+            .push_back(now);
+    }
+
+    fn forget(&self, username: &str) {
+        self.lock().remove(username);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_blocks_the_sixth_attempt_within_a_minute() {
+        let limiter = LoginLimiter::default();
+        let t0 = Instant::now();
+        for n in 0..MAX_FAILURES {
+            assert!(limiter.check("eve", t0).is_ok(), "attempt {n}");
+            limiter.record_failure("eve", t0);
+        }
+        let wait = limiter
+            .check("eve", t0 + Duration::from_secs(10))
+            .unwrap_err();
+        assert_eq!(wait, Duration::from_secs(50));
+        assert!(limiter.check("bob", t0).is_ok());
+        assert!(limiter.check("eve", t0 + FAILURE_WINDOW).is_ok());
+        limiter.forget("eve");
+        assert!(limiter.check("eve", t0).is_ok());
+    }
+
+    #[test]
+    fn hashes_verify_and_tokens_are_64_hex_digits() {
+        let hash = hash_password("correct horse").unwrap();
+        assert!(verify_password("correct horse", &hash));
+        assert!(!verify_password("wrong horse", &hash));
+        assert!(!verify_password("x", "!"));
+        let token = new_token().unwrap();
+        assert_eq!(token.len(), 64);
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+    }
+}

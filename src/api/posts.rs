@@ -1,0 +1,154 @@
+//! The blog: posts CRUD, and generated posts for load tests.
+//!
+//! Reads are public; writing needs a session, and changing or deleting a post needs to be its
+//! author (401 without a session, 403 for someone else's post, 404 for no such post).
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::http::request::Request;
+use crate::http::response::{IntoResponse, Response};
+use crate::json::{HttpError, Json, read_json};
+use crate::router::Reply;
+use crate::store::{self, Store, User};
+
+use super::auth::authenticate;
+use super::{Api, char_len, count_param, length_error, limit_param};
+
+const MAX_TITLE_CHARS: usize = 200;
+const MAX_BODY_CHARS: usize = 100_000;
+
+#[derive(Deserialize)]
+struct PostInput {
+    title: String,
+    body: String,
+}
+
+impl PostInput {
+    fn validate(self) -> Result<PostInput, HttpError> {
+        if !(1..=MAX_TITLE_CHARS).contains(&char_len(&self.title)) {
+            return Err(length_error("title", 1, MAX_TITLE_CHARS));
+        }
+        if char_len(&self.body) > MAX_BODY_CHARS {
+            return Err(length_error("body", 0, MAX_BODY_CHARS));
+        }
+        Ok(self)
+    }
+}
+
+/// GET /api/posts?limit=&offset= → {"posts": [...], "total": n}, newest first.
+pub fn list(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let limit = limit_param(request)?;
+    let offset = count_param(request, "offset", 0)?;
+    let (posts, total) = api.store.list_posts(limit, offset)?;
+    Ok(now(Json(json!({ "posts": posts, "total": total }))))
+}
+
+/// GET /api/posts/:id
+pub fn show(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let id = post_id(request)?;
+    let post = api.store.post(id)?.ok_or_else(HttpError::not_found)?;
+    Ok(now(Json(post)))
+}
+
+/// POST /api/posts {"title","body"} → 201 Post with Location.
+pub fn create(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let user = authenticate(api, request)?;
+    let input = read_json::<PostInput>(request, api.settings.max_json_body)?.validate()?;
+    let post = api.store.create_post(user.id, &input.title, &input.body)?;
+    let location = format!("/api/posts/{}", post.id);
+    Ok(now((201, Json(post))
+        .into_response()
+        .with_header("Location", location)))
+}
+
+/// PUT /api/posts/:id {"title","body"} → 200 Post (a full replace, by the author only).
+pub fn update(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let user = authenticate(api, request)?;
+    let id = post_id(request)?;
+    check_author(&api.store, id, &user)?;
+    let input = read_json::<PostInput>(request, api.settings.max_json_body)?.validate()?;
+    let post = api
+        .store
+        .update_post(id, &input.title, &input.body)?
+        .ok_or_else(HttpError::not_found)?;
+    Ok(now(Json(post)))
+}
+
+/// DELETE /api/posts/:id → 204 (by the author only).
+pub fn delete(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+    let user = authenticate(api, request)?;
+    let id = post_id(request)?;
+    check_author(&api.store, id, &user)?;
+    api.store.delete_post(id)?;
+    Ok(now(Response::empty(204)))
+}
+
+/// Inserts `count` generated posts by the user `seed`, in one transaction.
+pub fn seed(store: &Store, count: u64) -> Result<(), store::Error> {
+    const WORDS: &[&str] = &[
+        "loop",
+        "socket",
+        "epoll",
+        "buffer",
+        "request",
+        "response",
+        "keep-alive",
+        "pipeline",
+        "chunked",
+        "header",
+        "latency",
+        "throughput",
+        "slab",
+        "token",
+        "timer",
+        "deadline",
+        "parser",
+        "sqlite",
+        "search",
+        "session",
+        "cookie",
+        "static",
+        "cache",
+        "kernel",
+    ];
+    let author = store.system_user("seed")?;
+    let word = |n: u64| WORDS[(n % WORDS.len() as u64) as usize];
+    let posts: Vec<(String, String)> = (1..=count)
+        .map(|n| {
+            let title = format!("Post {n}: {} and {}", word(n), word(n * 7 + 3));
+            let body = (0..40)
+                .map(|k| word(n * 31 + k * 17 + k * k))
+                .collect::<Vec<_>>()
+                .join(" ");
+            (title, body)
+        })
+        .collect();
+    store.insert_posts(
+        author.id,
+        posts.iter().map(|(t, b)| (t.as_str(), b.as_str())),
+    )
+}
+
+/// The `:id` parameter; anything that is not a post id cannot name a post (404).
+fn post_id(request: &Request<'_>) -> Result<i64, HttpError> {
+    request
+        .param("id")
+        .filter(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(HttpError::not_found)
+}
+
+fn check_author(store: &Store, id: i64, user: &User) -> Result<(), HttpError> {
+    match store.post_author(id)? {
+        None => Err(HttpError::not_found()),
+        Some(author) if author != user.id => {
+            Err(HttpError::new(403, "only the author may change this post"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+fn now(response: impl IntoResponse) -> Reply {
+    Reply::Now(response.into_response())
+}

@@ -1,0 +1,152 @@
+//! JSON in and out of handlers (serde), and the JSON error every API failure becomes.
+//!
+//! Reading a body classifies failures the way API clients expect:
+//! 1. `Content-Type` not `application/json` → 415;
+//! 2. body larger than the limit → 413;
+//! 3. not JSON at all (syntax, truncation, nesting deeper than serde_json's limit, bad UTF-8) → 400;
+//! 4. JSON of the wrong shape (missing field, wrong type) → 422.
+//!
+//! Further validation (lengths, formats) is the handler's, and is also a 422.
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::http::request::Request;
+use crate::http::response::{Body, IntoResponse, Response};
+
+/// `application/json` with the charset spelled out.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// A value sent as a JSON response body with status 200; `(status, Json(value))` for others.
+#[derive(Debug, Clone)]
+pub struct Json<T>(pub T);
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        (200, self).into_response()
+    }
+}
+
+impl<T: Serialize> IntoResponse for (u16, Json<T>) {
+    fn into_response(self) -> Response {
+        let (status, Json(value)) = self;
+        match serde_json::to_vec(&value) {
+            Ok(bytes) => json_response(status, bytes),
+            Err(_) => HttpError::new(500, "response could not be encoded").into_response(),
+        }
+    }
+}
+
+/// A failed request: its status and a message for humans, sent as `{"error": message}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: u16,
+    pub message: Cow<'static, str>,
+}
+
+impl HttpError {
+    pub fn new(status: u16, message: impl Into<Cow<'static, str>>) -> HttpError {
+        HttpError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<Cow<'static, str>>) -> HttpError {
+        HttpError::new(400, message)
+    }
+
+    pub fn unprocessable(message: impl Into<Cow<'static, str>>) -> HttpError {
+        HttpError::new(422, message)
+    }
+
+    pub fn not_found() -> HttpError {
+        HttpError::new(404, "not found")
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        #[derive(Serialize)]
+        struct ErrorBody<'a> {
+            error: &'a str,
+        }
+        let bytes = serde_json::to_vec(&ErrorBody {
+            error: &self.message,
+        })
+        .unwrap_or_else(|_| b"{\"error\":\"error\"}".to_vec());
+        json_response(self.status, bytes)
+    }
+}
+
+impl<T: IntoResponse, E: IntoResponse> IntoResponse for Result<T, E> {
+    fn into_response(self) -> Response {
+        match self {
+            Ok(ok) => ok.into_response(),
+            Err(error) => error.into_response(),
+        }
+    }
+}
+
+/// Parses the request body as JSON into `T`, enforcing `max_bytes` (see the module docs).
+pub fn read_json<T: DeserializeOwned>(
+    request: &Request<'_>,
+    max_bytes: usize,
+) -> Result<T, HttpError> {
+    if !is_json_content_type(request.header("content-type")) {
+        return Err(HttpError::new(415, "the body must be application/json"));
+    }
+    if request.body().len() > max_bytes {
+        return Err(HttpError::new(413, "the body is too large"));
+    }
+    serde_json::from_slice(request.body()).map_err(|error| match error.classify() {
+        serde_json::error::Category::Data => HttpError::unprocessable(error.to_string()),
+        _ => HttpError::bad_request(format!("malformed JSON: {error}")),
+    })
+}
+
+/// `application/json`, case-insensitive, parameters (`; charset=utf-8`) allowed.
+fn is_json_content_type(value: Option<&[u8]>) -> bool {
+    let Some(value) = value else {
+        return false;
+    };
+    let essence = value.split(|&b| b == b';').next().unwrap_or(value);
+    essence
+        .trim_ascii()
+        .eq_ignore_ascii_case(CONTENT_TYPE.as_bytes())
+}
+
+fn json_response(status: u16, bytes: Vec<u8>) -> Response {
+    Response::empty(status)
+        .with_header("Content-Type", CONTENT_TYPE)
+        .with_body(Body::Bytes(Cow::Owned(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_matching() {
+        assert!(is_json_content_type(Some(b"application/json")));
+        assert!(is_json_content_type(Some(
+            b"Application/JSON; charset=utf-8"
+        )));
+        assert!(!is_json_content_type(Some(b"text/plain")));
+        assert!(!is_json_content_type(Some(b"application/jsonx")));
+        assert!(!is_json_content_type(None));
+    }
+
+    #[test]
+    fn error_body_is_json() {
+        let response = HttpError::new(404, "no \"such\" post").into_response();
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.header("content-type"), Some(CONTENT_TYPE));
+        let Body::Bytes(bytes) = response.body() else {
+            panic!("{:?}", response.body());
+        };
+        assert_eq!(&bytes[..], br#"{"error":"no \"such\" post"}"#);
+    }
+}

@@ -1,0 +1,128 @@
+//! The helper pool: a few threads that run the jobs handlers defer (`Reply::Later`), so that
+//! work taking milliseconds (password hashing) never stalls the event loop.
+//!
+//! 1. The loop submits `(key, job)`; the connection waits in its `Waiting` state.
+//! 2. A helper thread runs the job (a panic becomes a 500) and sends `(key, response)` back.
+//! 3. It wakes the loop through a `mio::Waker`; the loop drains the results and hands each to
+//!    its connection, if that connection (same slot *and* id) still exists.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+
+use mio::Waker;
+
+use crate::http::response::Response;
+use crate::router::Job;
+use crate::server::timers::TimerKey;
+
+struct Task {
+    key: TimerKey,
+    job: Job,
+}
+
+pub struct HelperPool {
+    /// `None` once shutting down, which ends the threads.
+    tasks: Option<Sender<Task>>,
+    results: Receiver<(TimerKey, Response)>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl HelperPool {
+    /// Starts `threads` helper threads that wake the loop through `waker`.
+    pub fn new(threads: usize, waker: Arc<Waker>) -> std::io::Result<HelperPool> {
+        let (task_sender, task_receiver) = mpsc::channel::<Task>();
+        let (result_sender, results) = mpsc::channel();
+        let task_receiver = Arc::new(Mutex::new(task_receiver));
+        let threads = (0..threads.max(1))
+            .map(|n| {
+                let tasks = Arc::clone(&task_receiver);
+                let results = result_sender.clone();
+                let waker = Arc::clone(&waker);
+                thread::Builder::new()
+                    .name(format!("looplight-helper-{n}"))
+                    .spawn(move || run_helper(&tasks, &results, &waker))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(HelperPool {
+            tasks: Some(task_sender),
+            results,
+            threads,
+        })
+    }
+
+    /// Queues `job` for the connection identified by `key`.
+    pub fn submit(&self, key: TimerKey, job: Job) {
+        if let Some(tasks) = &self.tasks {
+            // The threads outlive the sender, so this cannot fail while the pool exists.
+            let _ = tasks.send(Task { key, job });
+        }
+    }
+
+    /// The results that have come back since the last call.
+    pub fn finished(&self) -> impl Iterator<Item = (TimerKey, Response)> + '_ {
+        self.results.try_iter()
+    }
+}
+
+impl Drop for HelperPool {
+    /// Lets the threads finish the jobs they have and exit.
+    fn drop(&mut self) {
+        self.tasks = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run_helper(
+    tasks: &Mutex<Receiver<Task>>,
+    results: &Sender<(TimerKey, Response)>,
+    waker: &Waker,
+) {
+    loop {
+        // Holding the lock only while waiting for one task.
+        let task = match tasks.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(poisoned) => poisoned.into_inner().recv(),
+        };
+        let Ok(Task { key, job }) = task else {
+            return; // The pool is gone.
+        };
+        let response = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|_| Response::error(500));
+        if results.send((key, response)).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn runs_jobs_off_thread_and_reports_panics_as_500() {
+        let mut poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let pool = HelperPool::new(2, waker).unwrap();
+        let key = |slot| TimerKey { slot, conn_id: 1 };
+        pool.submit(key(1), Box::new(|| Response::empty(204)));
+        pool.submit(key(2), Box::new(|| panic!("handler bug")));
+        let mut seen = Vec::new();
+        let mut events = mio::Events::with_capacity(4);
+        while seen.len() < 2 {
+            poll.poll(&mut events, Some(Duration::from_secs(5)))
+                .unwrap();
+            assert!(!events.is_empty(), "the waker never fired");
+            seen.extend(
+                pool.finished()
+                    .map(|(key, response)| (key.slot, response.status())),
+            );
+        }
+        seen.sort();
+        assert_eq!(seen, vec![(1, 204), (2, 500)]);
+    }
+}

@@ -1,0 +1,402 @@
+//! SQLite: schema, migrations and every query — the only file that writes SQL.
+//!
+//! One `Store` is one connection. The event loop has its own; each helper thread opens its own
+//! on first use (SQLite connections are not shared across threads). The file is in WAL mode, so
+//! readers never wait for the writer, with `synchronous = NORMAL`: a commit is durable once the
+//! WAL is checkpointed, and no commit waits for an fsync on the loop thread.
+//!
+//! Migrations are numbered SQL scripts applied in order on open, in one transaction, tracked by
+//! `PRAGMA user_version`. Every write that touches several rows is one transaction.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+pub use rusqlite::Error;
+
+/// Schema versions, in order; the index + 1 is the `user_version` after applying it.
+const MIGRATIONS: &[&str] = &[
+    // 1: users, sessions, posts, and full-text search over posts.
+    "CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE TABLE sessions (
+        token_hash BLOB PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        expires_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+    CREATE TABLE posts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        author_id INTEGER NOT NULL REFERENCES users(id),
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE VIRTUAL TABLE posts_fts USING fts5(
+        title, body, content='posts', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
+        INSERT INTO posts_fts(rowid, title, body) VALUES (new.id, new.title, new.body);
+    END;
+    CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN
+        INSERT INTO posts_fts(posts_fts, rowid, title, body)
+            VALUES ('delete', old.id, old.title, old.body);
+    END;
+    CREATE TRIGGER posts_fts_update AFTER UPDATE OF title, body ON posts BEGIN
+        INSERT INTO posts_fts(posts_fts, rowid, title, body)
+            VALUES ('delete', old.id, old.title, old.body);
+        INSERT INTO posts_fts(rowid, title, body) VALUES (new.id, new.title, new.body);
+    END;",
+];
+
+const POST_COLUMNS: &str = "p.id, p.title, p.body, u.username, p.created_at, p.updated_at";
+
+/// A user as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+}
+
+/// What login needs to check a password.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub user: User,
+    /// PHC string (`$argon2id$…`).
+    pub password_hash: String,
+}
+
+/// A blog post, serialized exactly as the API contract's Post.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Post {
+    pub id: i64,
+    pub title: String,
+    pub body: String,
+    pub author: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One full-text search result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SearchHit {
+    pub id: i64,
+    pub title: String,
+    pub snippet: String,
+}
+
+/// Creating a user whose name is taken.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsernameTaken;
+
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, Error> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let store = Store { conn };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Applies the migrations the file has not seen yet. The version is read inside an
+    /// IMMEDIATE transaction, so two processes opening a new file at once cannot both apply
+    /// the same migration.
+    fn migrate(&self) -> Result<(), Error> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let applied = usize::try_from(version).unwrap_or(0);
+        for (index, script) in (1i64..).zip(MIGRATIONS).skip(applied) {
+            tx.execute_batch(script)?;
+            tx.pragma_update(None, "user_version", index)?;
+        }
+        tx.commit()
+    }
+
+    // ---- users ------------------------------------------------------------------------
+
+    pub fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+    ) -> Result<Result<User, UsernameTaken>, Error> {
+        let inserted = self.conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES (?1, ?2)",
+            params![username, password_hash],
+        );
+        match inserted {
+            Ok(_) => Ok(Ok(User {
+                id: self.conn.last_insert_rowid(),
+                username: username.to_owned(),
+            })),
+            Err(Error::SqliteFailure(error, _))
+                if error.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE =>
+            {
+                Ok(Err(UsernameTaken))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Whether `username` is taken (case-insensitively).
+    pub fn username_exists(&self, username: &str) -> Result<bool, Error> {
+        self.conn
+            .prepare_cached("SELECT 1 FROM users WHERE username = ?1")?
+            .exists([username])
+    }
+
+    pub fn credentials(&self, username: &str) -> Result<Option<Credentials>, Error> {
+        self.conn
+            .prepare_cached("SELECT id, username, password_hash FROM users WHERE username = ?1")?
+            .query_row([username], |row| {
+                Ok(Credentials {
+                    user: User {
+                        id: row.get(0)?,
+                        username: row.get(1)?,
+                    },
+                    password_hash: row.get(2)?,
+                })
+            })
+            .optional()
+    }
+
+    /// Finds or creates a user that cannot log in (its hash matches no password).
+    pub fn system_user(&self, username: &str) -> Result<User, Error> {
+        self.conn.execute(
+            "INSERT INTO users (username, password_hash) VALUES (?1, '!') ON CONFLICT DO NOTHING",
+            [username],
+        )?;
+        self.conn.query_row(
+            "SELECT id, username FROM users WHERE username = ?1",
+            [username],
+            |row| {
+                Ok(User {
+                    id: row.get(0)?,
+                    username: row.get(1)?,
+                })
+            },
+        )
+    }
+
+    // ---- sessions -----------------------------------------------------------------------
+
+    /// Stores a session (only the token's hash is kept) valid for `ttl_secs`, and drops
+    /// expired ones.
+    pub fn create_session(
+        &self,
+        user_id: i64,
+        token_hash: &[u8],
+        ttl_secs: u64,
+    ) -> Result<(), Error> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM sessions WHERE expires_at <= unixepoch()", [])?;
+        tx.execute(
+            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, unixepoch() + ?3)",
+            params![token_hash, user_id, i64::try_from(ttl_secs).unwrap_or(i64::MAX)],
+        )?;
+        tx.commit()
+    }
+
+    /// The user of an unexpired session.
+    pub fn session_user(&self, token_hash: &[u8]) -> Result<Option<User>, Error> {
+        self.conn
+            .prepare_cached(
+                "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > unixepoch()",
+            )?
+            .query_row([token_hash], |row| {
+                Ok(User {
+                    id: row.get(0)?,
+                    username: row.get(1)?,
+                })
+            })
+            .optional()
+    }
+
+    pub fn delete_session(&self, token_hash: &[u8]) -> Result<(), Error> {
+        self.conn
+            .prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?
+            .execute([token_hash])?;
+        Ok(())
+    }
+
+    // ---- posts --------------------------------------------------------------------------
+
+    /// One page of posts, newest first, and the number of all posts.
+    pub fn list_posts(&self, limit: u32, offset: u64) -> Result<(Vec<Post>, u64), Error> {
+        let total: i64 = self
+            .conn
+            .prepare_cached("SELECT count(*) FROM posts")?
+            .query_row([], |row| row.get(0))?;
+        let total = u64::try_from(total).unwrap_or(0);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let posts = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {POST_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id
+                 ORDER BY p.id DESC LIMIT ?1 OFFSET ?2"
+            ))?
+            .query_map(params![limit, offset], post_from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok((posts, total))
+    }
+
+    pub fn post(&self, id: i64) -> Result<Option<Post>, Error> {
+        self.conn
+            .prepare_cached(&format!(
+                "SELECT {POST_COLUMNS} FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = ?1"
+            ))?
+            .query_row([id], post_from_row)
+            .optional()
+    }
+
+    /// The author's user id of post `id`.
+    pub fn post_author(&self, id: i64) -> Result<Option<i64>, Error> {
+        self.conn
+            .prepare_cached("SELECT author_id FROM posts WHERE id = ?1")?
+            .query_row([id], |row| row.get(0))
+            .optional()
+    }
+
+    pub fn create_post(&self, author_id: i64, title: &str, body: &str) -> Result<Post, Error> {
+        self.conn
+            .prepare_cached("INSERT INTO posts (title, body, author_id) VALUES (?1, ?2, ?3)")?
+            .execute(params![title, body, author_id])?;
+        let id = self.conn.last_insert_rowid();
+        self.post(id)?.ok_or(Error::QueryReturnedNoRows)
+    }
+
+    /// Replaces title and body of post `id`; `None` if it does not exist.
+    pub fn update_post(&self, id: i64, title: &str, body: &str) -> Result<Option<Post>, Error> {
+        let changed = self
+            .conn
+            .prepare_cached(
+                "UPDATE posts SET title = ?2, body = ?3,
+                 updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = ?1",
+            )?
+            .execute(params![id, title, body])?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.post(id)
+    }
+
+    /// Deletes post `id`; false if it did not exist.
+    pub fn delete_post(&self, id: i64) -> Result<bool, Error> {
+        let deleted = self
+            .conn
+            .prepare_cached("DELETE FROM posts WHERE id = ?1")?
+            .execute([id])?;
+        Ok(deleted > 0)
+    }
+
+    /// Posts matching the FTS5 `match_expression`, best first (bm25), with a plain-text
+    /// snippet of the best-matching column.
+    pub fn search(&self, match_expression: &str, limit: u32) -> Result<Vec<SearchHit>, Error> {
+        self.conn
+            .prepare_cached(
+                "SELECT p.id, p.title, snippet(posts_fts, -1, '', '', '…', 16)
+                 FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
+                 WHERE posts_fts MATCH ?1 ORDER BY bm25(posts_fts, 2.0, 1.0) LIMIT ?2",
+            )?
+            .query_map(params![match_expression, limit], |row| {
+                Ok(SearchHit {
+                    id: row.get(0)?,
+                    title: row.get(1)?,
+                    snippet: row.get(2)?,
+                })
+            })?
+            .collect()
+    }
+
+    /// Inserts `posts` (title, body) by `author_id` in one transaction.
+    pub fn insert_posts<'a>(
+        &self,
+        author_id: i64,
+        posts: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), Error> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO posts (title, body, author_id) VALUES (?1, ?2, ?3)")?;
+            for (title, body) in posts {
+                insert.execute(params![title, body, author_id])?;
+            }
+        }
+        tx.commit()
+    }
+}
+
+fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Post> {
+    Ok(Post {
+        id: row.get(0)?,
+        title: row.get(1)?,
+        body: row.get(2)?,
+        author: row.get(3)?,
+        created_at: row.get(4)?,
+        updated_at: row.get(5)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("test.db")).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn migrations_apply_once_and_data_survives_reopening() {
+        let (dir, store) = store();
+        let user = store.create_user("Alice", "hash").unwrap().unwrap();
+        store.create_post(user.id, "t", "b").unwrap();
+        drop(store);
+        let store = Store::open(dir.path().join("test.db")).unwrap();
+        assert_eq!(store.list_posts(10, 0).unwrap().1, 1);
+        assert_eq!(store.create_user("alice", "x").unwrap(), Err(UsernameTaken));
+    }
+
+    #[test]
+    fn sessions_expire_and_can_be_deleted() {
+        let (_dir, store) = store();
+        let user = store.create_user("bob", "hash").unwrap().unwrap();
+        store.create_session(user.id, b"token", 60).unwrap();
+        assert_eq!(store.session_user(b"token").unwrap(), Some(user));
+        store.delete_session(b"token").unwrap();
+        assert_eq!(store.session_user(b"token").unwrap(), None);
+        store.create_session(1, b"old", 0).unwrap();
+        assert_eq!(store.session_user(b"old").unwrap(), None);
+    }
+
+    #[test]
+    fn search_follows_inserts_updates_and_deletes() {
+        let (_dir, store) = store();
+        let user = store.create_user("carol", "hash").unwrap().unwrap();
+        let post = store
+            .create_post(user.id, "Event loops", "mio and epoll")
+            .unwrap();
+        assert_eq!(store.search("\"epoll\"", 10).unwrap().len(), 1);
+        store.update_post(post.id, "Threads", "a pool").unwrap();
+        assert!(store.search("\"epoll\"", 10).unwrap().is_empty());
+        assert_eq!(store.search("\"pool\"", 10).unwrap()[0].id, post.id);
+        assert!(store.delete_post(post.id).unwrap());
+        assert!(store.search("\"pool\"", 10).unwrap().is_empty());
+    }
+}
