@@ -3,7 +3,8 @@
 //! Reading a body classifies failures the way API clients expect:
 //! 1. `Content-Type` not `application/json` → 415;
 //! 2. body larger than the limit → 413;
-//! 3. not JSON at all (syntax, truncation, nesting deeper than serde_json's limit, bad UTF-8) → 400;
+//! 3. not JSON at all (syntax, truncation, trailing bytes, nesting deeper than serde_json's
+//!    limit, bad UTF-8 anywhere) → 400;
 //! 4. JSON of the wrong shape (missing field, wrong type) → 422.
 //!
 //! Further validation (lengths, formats) is the handler's, and is also a 422.
@@ -101,10 +102,11 @@ pub fn read_json<T: DeserializeOwned>(
     if request.body().len() > max_bytes {
         return Err(HttpError::new(413, "the body is too large"));
     }
-    serde_json::from_slice(request.body()).map_err(|error| match error.classify() {
-        serde_json::error::Category::Data => HttpError::unprocessable(error.to_string()),
-        _ => HttpError::bad_request(format!("malformed JSON: {error}")),
-    })
+    // Two steps, so that a shape error early in the text cannot hide a syntax error later on:
+    // the whole body must be JSON (400) before its shape is judged (422).
+    let value: serde_json::Value = serde_json::from_slice(request.body())
+        .map_err(|error| HttpError::bad_request(format!("malformed JSON: {error}")))?;
+    serde_json::from_value(value).map_err(|error| HttpError::unprocessable(error.to_string()))
 }
 
 /// `application/json`, case-insensitive, parameters (`; charset=utf-8`) allowed.

@@ -1,24 +1,41 @@
-//! looplight: a small HTTP/1.1 server on a single-threaded, non-blocking event loop.
+//! looplight: a small HTTP/1.1 server on a single-threaded, non-blocking event loop, with a
+//! Flask-like router for JSON APIs.
 //!
 //! Bytes flow one way: the socket's bytes are buffered by a connection ([`server`]), parsed
 //! into a request head and body ([`http::parse`], [`http::chunked`]), answered by the
-//! [`App`] (static files from a directory, [`static_files`]), and encoded back into the
-//! connection's write buffer ([`http::response`]).
+//! [`App`] (routes, then static files from a directory, [`static_files`]), and encoded back
+//! into the connection's write buffer ([`http::response`]). Handlers that need milliseconds
+//! (password hashing) return [`Reply::later`]: the job runs on a helper thread while the loop
+//! goes on serving everyone else.
 //!
 //! # Quick start
 //!
 //! ```no_run
-//! use looplight::{App, Config, Server};
+//! use looplight::{App, Config, HttpError, Json, Reply, Server};
+//! use serde_json::json;
 //!
 //! fn main() -> std::io::Result<()> {
 //!     let mut app = App::new();
+//!     app.json_errors("/api"); // errors under /api, 404s included, are {"error": "..."}
+//!     app.get("/api/hello/:name", |request| {
+//!         Json(json!({ "hello": request.param("name") }))
+//!     });
+//!     app.post("/api/echo", |request| -> Result<Json<serde_json::Value>, HttpError> {
+//!         let value: serde_json::Value = looplight::json::read_json(request, 64 * 1024)?;
+//!         Ok(Json(value))
+//!     });
+//!     app.post("/api/slow", |_request| Reply::later(|| Json("computed off the loop")));
 //!     app.static_dir("/", "www")?;
+//!
 //!     let config = Config { addr: ([127, 0, 0, 1], 8080).into(), ..Config::defaults() };
 //!     let server = Server::bind(config)?;
 //!     println!("listening on http://{}", server.local_addr());
 //!     server.run(app)
 //! }
 //! ```
+//!
+//! `examples/tiny_api.rs` is a complete program along these lines; the binary's own API (blog,
+//! search, login) is in [`api`].
 
 #![forbid(unsafe_code)]
 

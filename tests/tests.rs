@@ -11,6 +11,14 @@
 
 mod support;
 
+#[path = "suite/api_auth.rs"]
+mod api_auth;
+#[path = "suite/api_general.rs"]
+mod api_general;
+#[path = "suite/api_posts.rs"]
+mod api_posts;
+#[path = "suite/api_search.rs"]
+mod api_search;
 #[path = "suite/curl.rs"]
 mod curl;
 #[path = "suite/http1.rs"]

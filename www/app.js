@@ -14,12 +14,12 @@
   function load() {
     if (!window.fetch) {
       status.textContent = "This browser has no fetch(); try opening /hello.txt directly.";
-      return;
+      return Promise.resolve();
     }
     status.textContent = "Fetching /hello.txt…";
     if (again) again.disabled = true;
     var t0 = performance.now();
-    fetch("/hello.txt", { cache: "no-store" })
+    return fetch("/hello.txt", { cache: "no-store" })
       .then(function (r) {
         if (!r.ok) throw new Error("HTTP " + r.status);
         return r.text().then(function (body) {
@@ -46,5 +46,8 @@
   }
 
   if (again) again.addEventListener("click", load);
-  load();
+  var first = load();
+  // Tests (headless --dump-dom) look for data-ready="true" once the first fetch has settled.
+  function ready() { document.body.dataset.ready = "true"; }
+  if (first && first.then) first.then(ready, ready); else ready();
 })();

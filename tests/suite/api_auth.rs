@@ -195,7 +195,10 @@ fn passwords_are_stored_as_argon2_hashes() {
             bytes.extend(std::fs::read(entry.path()).unwrap());
         }
     }
-    assert!(bytes_contain(&bytes, b"$argon2"), "no argon2 PHC hash in the database files");
+    assert!(
+        bytes_contain(&bytes, b"$argon2"),
+        "no argon2 PHC hash in the database files"
+    );
     assert!(
         !bytes_contain(&bytes, password.as_bytes()),
         "the plaintext password is stored in the database"
@@ -253,7 +256,11 @@ fn an_expired_session_is_401() {
     assert_session_cookie(&x, &token, 2);
     assert_eq!(whoami(&server, &token).as_deref(), Some("shortlived"));
     thread::sleep(Duration::from_secs(1).saturating_sub(logged_in.elapsed()));
-    assert_eq!(whoami(&server, &token).as_deref(), Some("shortlived"), "valid within the TTL");
+    assert_eq!(
+        whoami(&server, &token).as_deref(),
+        Some("shortlived"),
+        "valid within the TTL"
+    );
     thread::sleep(Duration::from_millis(2000).saturating_sub(logged_in.elapsed()));
     let deadline = logged_in + Duration::from_millis(3500);
     loop {
@@ -391,7 +398,10 @@ fn logout_ends_the_session_and_clears_the_cookie() {
     // Without a session.
     let logout = || Req::post("/api/auth/logout").body("");
     logout().send(&server).expect_error(401);
-    logout().bearer(&"0".repeat(64)).send(&server).expect_error(401);
+    logout()
+        .bearer(&"0".repeat(64))
+        .send(&server)
+        .expect_error(401);
 
     // With a Bearer token.
     let x = logout().bearer(&t1).send(&server);
@@ -491,9 +501,12 @@ fn assert_429(x: &Exchange) {
     let ra = x
         .header("retry-after")
         .unwrap_or_else(|| panic!("429 without Retry-After\n{}", x.show()));
-    let secs: u64 = ra
-        .parse()
-        .unwrap_or_else(|_| panic!("Retry-After must be integer seconds, got {ra:?}\n{}", x.show()));
+    let secs: u64 = ra.parse().unwrap_or_else(|_| {
+        panic!(
+            "Retry-After must be integer seconds, got {ra:?}\n{}",
+            x.show()
+        )
+    });
     assert!((1..=60).contains(&secs), "Retry-After {secs}\n{}", x.show());
     assert!(x.header("set-cookie").is_none(), "{}", x.show());
 }
@@ -513,7 +526,9 @@ fn five_failed_logins_for_a_username_then_429_with_retry_after() {
     assert_429(&login_req("victim", PASSWORD).send(&server));
     assert_429(&login_req("victim", "wrong again!").send(&server));
     // Others are unaffected.
-    login_req("bystander", "wrong password").send(&server).expect_error(401);
+    login_req("bystander", "wrong password")
+        .send(&server)
+        .expect_error(401);
     let t = login(&server, "bystander", PASSWORD);
     assert_eq!(whoami(&server, &t).as_deref(), Some("bystander"));
 }
@@ -525,7 +540,9 @@ fn unknown_usernames_are_rate_limited_too() {
     // 401 would reveal which accounts exist).
     let server = Server::start(&[]);
     for _ in 0..5 {
-        login_req("ghost_user", PASSWORD).send(&server).expect_error(401);
+        login_req("ghost_user", PASSWORD)
+            .send(&server)
+            .expect_error(401);
     }
     assert_429(&login_req("ghost_user", PASSWORD).send(&server));
 }
@@ -536,11 +553,15 @@ fn a_successful_login_resets_the_failure_count() {
     let server = Server::start(&[]);
     register(&server, "forgetful", PASSWORD);
     for _ in 0..4 {
-        login_req("forgetful", "not my password").send(&server).expect_error(401);
+        login_req("forgetful", "not my password")
+            .send(&server)
+            .expect_error(401);
     }
     login(&server, "forgetful", PASSWORD);
     for _ in 0..4 {
-        login_req("forgetful", "not my password").send(&server).expect_error(401);
+        login_req("forgetful", "not my password")
+            .send(&server)
+            .expect_error(401);
     }
     login(&server, "forgetful", PASSWORD);
 }

@@ -88,8 +88,13 @@ fn creating_requires_a_valid_session() {
     let server = Server::start(&[]);
     let token = user_token(&server, "loggedout");
     let body = post_body("t", "b");
-    Req::post("/api/posts").json(&body).send(&server).expect_error(401);
-    post_req(&"0".repeat(64), &body).send(&server).expect_error(401);
+    Req::post("/api/posts")
+        .json(&body)
+        .send(&server)
+        .expect_error(401);
+    post_req(&"0".repeat(64), &body)
+        .send(&server)
+        .expect_error(401);
     Req::post("/api/posts")
         .header("Cookie", "session=' OR 1=1 --")
         .json(&body)
@@ -124,7 +129,10 @@ fn title_and_body_lengths_count_characters() {
     for (title, body) in &valid {
         let p = create_post(&server, &token, title, body);
         let got = fetch_post(&server, p.id).expect("created post");
-        assert_eq!((got.title.as_str(), got.body.as_str()), (title.as_str(), body.as_str()));
+        assert_eq!(
+            (got.title.as_str(), got.body.as_str()),
+            (title.as_str(), body.as_str())
+        );
     }
     let invalid = [
         (String::new(), "b".to_string()),
@@ -155,7 +163,18 @@ fn missing_fields_and_wrong_types_are_422() {
         json_obj(&[("body", &b)]),
         "{}".to_string(),
     ];
-    for v in ["null", "42", "-1", "1.5", "true", "false", "[]", "[\"x\"]", "{}", "{\"a\":\"x\"}"] {
+    for v in [
+        "null",
+        "42",
+        "-1",
+        "1.5",
+        "true",
+        "false",
+        "[]",
+        "[\"x\"]",
+        "{}",
+        "{\"a\":\"x\"}",
+    ] {
         bodies.push(json_obj(&[("title", v), ("body", &b)]));
         bodies.push(json_obj(&[("title", &t), ("body", v)]));
     }
@@ -306,21 +325,39 @@ fn list_is_newest_first_with_total_and_paging() {
     assert!(newest_first.windows(2).all(|w| w[0].id > w[1].id));
 
     assert_eq!(list_posts(&server, ""), (newest_first.clone(), 5));
-    assert_eq!(list_posts(&server, "?limit=2"), (newest_first[..2].to_vec(), 5));
-    assert_eq!(list_posts(&server, "?limit=2&offset=2"), (newest_first[2..4].to_vec(), 5));
-    assert_eq!(list_posts(&server, "?offset=2&limit=2"), (newest_first[2..4].to_vec(), 5));
-    assert_eq!(list_posts(&server, "?offset=4"), (newest_first[4..].to_vec(), 5));
+    assert_eq!(
+        list_posts(&server, "?limit=2"),
+        (newest_first[..2].to_vec(), 5)
+    );
+    assert_eq!(
+        list_posts(&server, "?limit=2&offset=2"),
+        (newest_first[2..4].to_vec(), 5)
+    );
+    assert_eq!(
+        list_posts(&server, "?offset=2&limit=2"),
+        (newest_first[2..4].to_vec(), 5)
+    );
+    assert_eq!(
+        list_posts(&server, "?offset=4"),
+        (newest_first[4..].to_vec(), 5)
+    );
     assert_eq!(list_posts(&server, "?offset=5"), (vec![], 5));
     assert_eq!(list_posts(&server, "?offset=1000"), (vec![], 5));
     assert_eq!(list_posts(&server, "?limit=0"), (vec![], 5));
-    assert_eq!(list_posts(&server, "?limit=100&offset=0"), (newest_first.clone(), 5));
+    assert_eq!(
+        list_posts(&server, "?limit=100&offset=0"),
+        (newest_first.clone(), 5)
+    );
 
     // `total` counts all posts, and follows deletes.
     Req::delete(&format!("/api/posts/{}", created[4].id))
         .bearer(&token)
         .send(&server)
         .expect_204();
-    assert_eq!(list_posts(&server, "?limit=1"), (newest_first[1..2].to_vec(), 4));
+    assert_eq!(
+        list_posts(&server, "?limit=1"),
+        (newest_first[1..2].to_vec(), 4)
+    );
 }
 
 #[test]
@@ -330,10 +367,18 @@ fn list_limit_defaults_to_20_and_is_clamped_to_100() {
     let server = Server::start(&["--seed-posts", "130"]);
     let (page, total) = list_posts(&server, "");
     assert_eq!((page.len(), total), (20, 130));
-    for q in ["?limit=100", "?limit=101", "?limit=1000", "?limit=4294967296"] {
+    for q in [
+        "?limit=100",
+        "?limit=101",
+        "?limit=1000",
+        "?limit=4294967296",
+    ] {
         let (page, total) = list_posts(&server, q);
         assert_eq!((page.len(), total), (100, 130), "{q}");
-        assert!(page.windows(2).all(|w| w[0].id > w[1].id), "newest first for {q}");
+        assert!(
+            page.windows(2).all(|w| w[0].id > w[1].id),
+            "newest first for {q}"
+        );
     }
     let (tail, _) = list_posts(&server, "?limit=100&offset=120");
     assert_eq!(tail.len(), 10);
@@ -370,7 +415,10 @@ fn invalid_limit_or_offset_is_400() {
     }
     // Huge numerals are not a 500: clamped (limit) or an empty page
     // (offset), or refused.
-    for q in ["limit=99999999999999999999999", "offset=99999999999999999999999"] {
+    for q in [
+        "limit=99999999999999999999999",
+        "offset=99999999999999999999999",
+    ] {
         let x = Req::get(&format!("/api/posts?{q}")).send(&server);
         if x.status == 400 {
             x.expect_error(400);
@@ -400,8 +448,18 @@ fn put_replaces_title_and_body_and_keeps_id_author_created_at() {
         .json(post_body("After", ""))
         .send(&server);
     let q = Post::from_json(&x.expect(200));
-    assert_eq!((q.id, q.author.as_str(), q.created_at.as_str()), (p.id, "author", p.created_at.as_str()), "{}", x.show());
-    assert_eq!((q.title.as_str(), q.body.as_str()), ("After", ""), "{}", x.show());
+    assert_eq!(
+        (q.id, q.author.as_str(), q.created_at.as_str()),
+        (p.id, "author", p.created_at.as_str()),
+        "{}",
+        x.show()
+    );
+    assert_eq!(
+        (q.title.as_str(), q.body.as_str()),
+        ("After", ""),
+        "{}",
+        x.show()
+    );
     assert!(
         rfc3339_utc(&q.updated_at) > rfc3339_utc(&p.created_at),
         "updated_at must move forward\n{}",
@@ -426,8 +484,16 @@ fn put_errors_401_403_404_422() {
         .json(&body)
         .send(&server)
         .expect_error(401);
-    Req::put(&path).bearer(&b).json(&body).send(&server).expect_error(403);
-    Req::put(&path).cookie(&b).json(&body).send(&server).expect_error(403);
+    Req::put(&path)
+        .bearer(&b)
+        .json(&body)
+        .send(&server)
+        .expect_error(403);
+    Req::put(&path)
+        .cookie(&b)
+        .json(&body)
+        .send(&server)
+        .expect_error(403);
     Req::put("/api/posts/999999")
         .bearer(&a)
         .json(&body)
@@ -446,7 +512,11 @@ fn put_errors_401_403_404_422() {
         json_obj(&[("title", "null"), ("body", &js("b"))]),
         json_obj(&[("title", &js("t")), ("body", "7")]),
     ] {
-        Req::put(&path).bearer(&a).json(bad).send(&server).expect_error(422);
+        Req::put(&path)
+            .bearer(&a)
+            .json(bad)
+            .send(&server)
+            .expect_error(422);
     }
     assert_eq!(fetch_post(&server, p.id), Some(p), "the post is unchanged");
 }
@@ -467,8 +537,15 @@ fn delete_is_204_then_404() {
         .bearer(&"f".repeat(64))
         .send(&server)
         .expect_error(401);
-    Req::delete(&path).bearer(&b).send(&server).expect_error(403);
-    assert_eq!(fetch_post(&server, p.id), Some(p.clone()), "still there after 401/403");
+    Req::delete(&path)
+        .bearer(&b)
+        .send(&server)
+        .expect_error(403);
+    assert_eq!(
+        fetch_post(&server, p.id),
+        Some(p.clone()),
+        "still there after 401/403"
+    );
     Req::delete("/api/posts/999999")
         .bearer(&a)
         .send(&server)
@@ -481,7 +558,10 @@ fn delete_is_204_then_404() {
     let x = Req::delete(&path).bearer(&a).send(&server);
     x.expect_204();
     assert_eq!(fetch_post(&server, p.id), None);
-    Req::delete(&path).bearer(&a).send(&server).expect_error(404);
+    Req::delete(&path)
+        .bearer(&a)
+        .send(&server)
+        .expect_error(404);
     Req::put(&path)
         .bearer(&a)
         .json(post_body("zombie", ""))

@@ -304,6 +304,33 @@ impl Exchange {
     }
 }
 
+/// Collects status mismatches over many cases, so one test reports every
+/// failing case at once instead of stopping at the first.
+#[derive(Default)]
+pub struct Failures(Vec<String>);
+
+impl Failures {
+    /// Expects an API error with one of `statuses`; a different status is
+    /// recorded, a wrong error shape panics at once.
+    pub fn check_error(&mut self, x: &Exchange, statuses: &[u16]) {
+        if statuses.contains(&x.status) {
+            x.expect_error_in(statuses);
+        } else {
+            self.0
+                .push(format!("expected status {statuses:?}\n{}", x.show()));
+        }
+    }
+
+    pub fn assert_none(self, cases: usize) {
+        assert!(
+            self.0.is_empty(),
+            "{} of {cases} cases failed:\n\n{}",
+            self.0.len(),
+            self.0.join("\n\n")
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Users and sessions
 // ---------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 //! Test harness: spawns the real `looplight` binary on an ephemeral port with
-//! a fresh temporary document root, and provides a small, strict raw HTTP/1.1
-//! client on top of `std::net::TcpStream`.
+//! a fresh temporary document root and its own SQLite database
+//! (`--db TMP/looplight.db`, never the default), and provides a small,
+//! strict raw HTTP/1.1 client on top of `std::net::TcpStream`. `api` and
+//! `json` add a request builder, a strict JSON parser and the JSON API
+//! contract's assertions.
 //!
 //! Everything here is deliberately independent of the server's own code: the
 //! client parses responses itself (status line, header fields, Content-Length
