@@ -27,5 +27,7 @@ mod http1;
 mod lifecycle;
 #[path = "suite/limits.rs"]
 mod limits;
+#[path = "suite/pages.rs"]
+mod pages;
 #[path = "suite/static_files.rs"]
 mod static_files;

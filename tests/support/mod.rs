@@ -96,6 +96,7 @@ pub struct ServerBuilder {
     setup: Option<SetupFn>,
     dir: Option<TempDir>,
     default_db: bool,
+    site: Option<PathBuf>,
 }
 
 impl ServerBuilder {
@@ -154,6 +155,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Serve this directory (e.g. the repository's `www/`) instead of a temp root.
+    pub fn site(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.site = Some(dir.into());
+        self
+    }
+
     pub fn start(self) -> Server {
         let dir = match self.dir {
             Some(dir) => dir,
@@ -187,7 +194,7 @@ impl ServerBuilder {
         if self.quiet {
             cmd.arg("--quiet");
         }
-        cmd.arg("--root").arg(&root);
+        cmd.arg("--root").arg(self.site.as_deref().unwrap_or(&root));
         // Every server gets its own SQLite database inside its own temp dir
         // (tests run in parallel; the default ./looplight.db is never used).
         if self.default_db {
@@ -309,6 +316,7 @@ impl Server {
             setup: None,
             dir: None,
             default_db: false,
+            site: None,
         }
     }
 
