@@ -85,15 +85,20 @@ pub fn delete(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
 }
 
 /// Inserts `count` generated posts by the user `seed`, in one transaction.
+///
+/// The text is deterministic and shaped like prose for search: most words come from a few
+/// thousand made-up words with a skewed frequency, and one title word plus about one body word
+/// per post from a short list of real terms, so a search for a term matches a few percent of
+/// the posts, not all of them.
 pub fn seed(store: &Store, count: u64) -> Result<(), store::Error> {
-    const WORDS: &[&str] = &[
+    const TERMS: &[&str] = &[
         "loop",
         "socket",
         "epoll",
         "buffer",
         "request",
         "response",
-        "keep-alive",
+        "keepalive",
         "pipeline",
         "chunked",
         "header",
@@ -112,13 +117,38 @@ pub fn seed(store: &Store, count: u64) -> Result<(), store::Error> {
         "cache",
         "kernel",
     ];
+    const SYLLABLES: &[&str] = &[
+        "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "da", "pe", "qui", "zo", "bar", "fen",
+        "gli", "hom",
+    ];
+    // xorshift64: reproducible filler, not security.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut next = move |bound: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % bound
+    };
+    let made_up_word = |next: &mut dyn FnMut(u64) -> u64| {
+        // Skewed: low numbers (short, common words) come up far more often.
+        let n = next(4096).min(next(4096));
+        let syllable = |k: u64| SYLLABLES[(k % SYLLABLES.len() as u64) as usize];
+        format!("{}{}{}", syllable(n), syllable(n / 16), syllable(n / 256))
+    };
+    let term = |n: u64| TERMS[(n % TERMS.len() as u64) as usize];
     let author = store.system_user("seed")?;
-    let word = |n: u64| WORDS[(n % WORDS.len() as u64) as usize];
     let posts: Vec<(String, String)> = (1..=count)
         .map(|n| {
-            let title = format!("Post {n}: {} and {}", word(n), word(n * 7 + 3));
+            let title = format!(
+                "Post {n}: {} {}",
+                made_up_word(&mut next),
+                term(next(u64::MAX))
+            );
             let body = (0..40)
-                .map(|k| word(n * 31 + k * 17 + k * k))
+                .map(|_| match next(40) {
+                    0 => term(next(u64::MAX)).to_owned(),
+                    _ => made_up_word(&mut next),
+                })
                 .collect::<Vec<_>>()
                 .join(" ");
             (title, body)
