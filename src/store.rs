@@ -305,11 +305,11 @@ impl Store {
     }
 
     /// Posts matching the FTS5 `match_expression`, best first (bm25), with a plain-text
-    /// snippet of the best-matching column.
+    /// snippet of the body (the title is shown next to it anyway).
     pub fn search(&self, match_expression: &str, limit: u32) -> Result<Vec<SearchHit>, Error> {
         self.conn
             .prepare_cached(
-                "SELECT p.id, p.title, snippet(posts_fts, -1, '', '', '…', 16)
+                "SELECT p.id, p.title, snippet(posts_fts, 1, '', '', '…', 16)
                  FROM posts_fts JOIN posts p ON p.id = posts_fts.rowid
                  WHERE posts_fts MATCH ?1 ORDER BY bm25(posts_fts, 2.0, 1.0) LIMIT ?2",
             )?
