@@ -86,6 +86,11 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value_t = 7 * 24 * 3600)]
     pub session_ttl: u64,
 
+    /// Seconds between comment lines on an idle event stream (keeps proxies and clients from
+    /// timing it out).
+    #[arg(long, value_name = "SECS", default_value = "15", value_parser = parse_seconds)]
+    pub sse_heartbeat: Duration,
+
     /// Insert this many generated posts on start (for load tests), then serve.
     #[arg(long, value_name = "COUNT", default_value_t = 0)]
     pub seed_posts: u64,

@@ -41,6 +41,7 @@
 
 pub mod api;
 pub mod config;
+pub mod events;
 pub mod http;
 pub mod json;
 pub mod router;
@@ -49,6 +50,7 @@ pub mod static_files;
 pub mod store;
 
 pub use config::Config;
+pub use events::{EventStream, Publisher};
 pub use http::request::Request;
 pub use http::response::{Body, IntoResponse, Response};
 pub use json::{HttpError, Json};

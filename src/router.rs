@@ -35,6 +35,7 @@ use std::path::Path;
 
 use percent_encoding::percent_decode_str;
 
+use crate::events::{EventStream, Publisher};
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::json::HttpError;
@@ -52,10 +53,12 @@ const CORS_MAX_AGE: &str = "600";
 /// else that takes milliseconds. It owns everything it needs (the request is gone by then).
 pub type Job = Box<dyn FnOnce() -> Response + Send + 'static>;
 
-/// What a handler returns: a response now, or a job whose response comes later.
+/// What a handler returns: a response now, a job whose response comes later, or an event
+/// stream that keeps the connection open for published events.
 pub enum Reply {
     Now(Response),
     Later(Job),
+    Stream(EventStream),
 }
 
 impl Reply {
@@ -70,6 +73,7 @@ impl std::fmt::Debug for Reply {
         match self {
             Reply::Now(response) => f.debug_tuple("Now").field(response).finish(),
             Reply::Later(_) => f.write_str("Later(..)"),
+            Reply::Stream(stream) => f.debug_tuple("Stream").field(stream).finish(),
         }
     }
 }
@@ -152,6 +156,7 @@ pub struct App {
     json_prefixes: Vec<String>,
     /// Origins allowed to call the JSON prefixes from a browser.
     cors_origins: Vec<String>,
+    publisher: Publisher,
 }
 
 impl std::fmt::Debug for App {
@@ -258,6 +263,11 @@ impl App {
         self.json_prefixes
             .push(prefix.trim_end_matches('/').to_owned());
         self
+    }
+
+    /// The handle handlers use to publish events to streaming connections.
+    pub fn publisher(&self) -> Publisher {
+        self.publisher.clone()
     }
 
     /// Lets browsers on `origin` call the JSON prefixes (CORS, with credentials).
@@ -391,5 +401,9 @@ fn with_cors(reply: Reply, origin: String) -> Reply {
     match reply {
         Reply::Now(response) => Reply::Now(add(response, origin)),
         Reply::Later(job) => Reply::Later(Box::new(move || add(job(), origin))),
+        Reply::Stream(mut stream) => {
+            stream.response = add(stream.response, origin);
+            Reply::Stream(stream)
+        }
     }
 }

@@ -54,6 +54,13 @@ const MIGRATIONS: &[&str] = &[
             VALUES ('delete', old.id, old.title, old.body);
         INSERT INTO posts_fts(rowid, title, body) VALUES (new.id, new.title, new.body);
     END;",
+    // 2: the chat room.
+    "CREATE TABLE messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id INTEGER NOT NULL REFERENCES users(id),
+        text TEXT NOT NULL,
+        sent_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );",
 ];
 
 const POST_COLUMNS: &str = "p.id, p.title, p.body, u.username, p.created_at, p.updated_at";
@@ -90,6 +97,15 @@ pub struct SearchHit {
     pub id: i64,
     pub title: String,
     pub snippet: String,
+}
+
+/// A chat message, serialized exactly as the chat contract's Message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Message {
+    pub id: i64,
+    pub user: String,
+    pub text: String,
+    pub sent_at: String,
 }
 
 /// Creating a user whose name is taken.
@@ -341,6 +357,53 @@ impl Store {
     }
 }
 
+impl Store {
+    // ---- chat ---------------------------------------------------------------------------
+
+    pub fn insert_message(&self, user_id: i64, text: &str) -> Result<Message, Error> {
+        self.conn
+            .prepare_cached("INSERT INTO messages (user_id, text) VALUES (?1, ?2)")?
+            .execute(params![user_id, text])?;
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .prepare_cached(&format!("{MESSAGE_SELECT} WHERE m.id = ?1"))?
+            .query_row([id], message_from_row)
+    }
+
+    /// Up to `limit` messages with an id above `after`, oldest first.
+    pub fn messages_after(&self, after: i64, limit: u32) -> Result<Vec<Message>, Error> {
+        self.conn
+            .prepare_cached(&format!(
+                "{MESSAGE_SELECT} WHERE m.id > ?1 ORDER BY m.id LIMIT ?2"
+            ))?
+            .query_map(params![after, limit], message_from_row)?
+            .collect()
+    }
+
+    /// The latest `limit` messages, oldest first.
+    pub fn recent_messages(&self, limit: u32) -> Result<Vec<Message>, Error> {
+        let mut messages: Vec<Message> = self
+            .conn
+            .prepare_cached(&format!("{MESSAGE_SELECT} ORDER BY m.id DESC LIMIT ?1"))?
+            .query_map([limit], message_from_row)?
+            .collect::<Result<_, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+}
+
+const MESSAGE_SELECT: &str =
+    "SELECT m.id, u.username, m.text, m.sent_at FROM messages m JOIN users u ON u.id = m.user_id";
+
+fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: row.get(0)?,
+        user: row.get(1)?,
+        text: row.get(2)?,
+        sent_at: row.get(3)?,
+    })
+}
+
 fn post_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Post> {
     Ok(Post {
         id: row.get(0)?,
@@ -383,6 +446,20 @@ mod tests {
         assert_eq!(store.session_user(b"token").unwrap(), None);
         store.create_session(1, b"old", 0).unwrap();
         assert_eq!(store.session_user(b"old").unwrap(), None);
+    }
+
+    #[test]
+    fn chat_messages_in_id_order_after_an_id_or_the_latest() {
+        let (_dir, store) = store();
+        let user = store.create_user("dave", "hash").unwrap().unwrap();
+        for n in 1..=5 {
+            store.insert_message(user.id, &format!("m{n}")).unwrap();
+        }
+        let texts =
+            |messages: Vec<Message>| messages.into_iter().map(|m| m.text).collect::<Vec<_>>();
+        assert_eq!(texts(store.messages_after(2, 2).unwrap()), ["m3", "m4"]);
+        assert_eq!(texts(store.recent_messages(2).unwrap()), ["m4", "m5"]);
+        assert_eq!(store.recent_messages(1).unwrap()[0].user, "dave");
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //! - `auth`: register, login (rate-limited), logout, me; sessions.
 //! - `posts`: the blog (CRUD), and generated posts for load tests.
 //! - `search`: full-text search over posts.
+//! - `chat`: the group chat room, live over server-sent events.
 
 pub mod auth;
+pub mod chat;
 pub mod posts;
 pub mod search;
 
@@ -18,6 +20,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::events::Publisher;
 use crate::http::request::Request;
 use crate::json::{HttpError, Json};
 use crate::router::{App, Reply};
@@ -52,6 +55,7 @@ pub struct Api {
     store: Store,
     settings: ApiSettings,
     login_limiter: auth::LoginLimiter,
+    publisher: Publisher,
 }
 
 type Handler = fn(&Api, &Request<'_>) -> Result<Reply, HttpError>;
@@ -70,6 +74,7 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> Result<(), store::Error> {
         store,
         settings,
         login_limiter: auth::LoginLimiter::default(),
+        publisher: app.publisher(),
     });
     let route = |handler: Handler| {
         let api = Rc::clone(&api);
@@ -89,6 +94,9 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> Result<(), store::Error> {
     app.delete("/api/posts/:id", route(posts::delete));
     app.get("/api/search", route(search::get));
     app.post("/api/search", route(search::post));
+    app.get("/api/chat/messages", route(chat::list));
+    app.post("/api/chat/messages", route(chat::send));
+    app.get("/api/chat/stream", route(chat::stream));
     Ok(())
 }
 

@@ -159,15 +159,25 @@ pub fn status_allows_body(status: u16) -> bool {
     !(100..200).contains(&status) && status != 204 && status != 304
 }
 
-/// Appends a complete response head to `out`.
-///
-/// `content_length` is written for statuses that allow a body; pass the length of the body that
-/// a GET would carry, also for HEAD (RFC 9110 §9.3.2).
+/// How the body after a head is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// `Content-Length`: pass the length of the body a GET would carry, also for HEAD
+    /// (RFC 9110 §9.3.2).
+    Length(u64),
+    /// `Transfer-Encoding: chunked`, for a body of unknown length to an HTTP/1.1 client.
+    Chunked,
+    /// Neither: the body ends when the connection closes (HTTP/1.0 clients).
+    UntilClose,
+}
+
+/// Appends a complete response head to `out`. The framing header is written only for
+/// statuses that allow a body.
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: u16,
     headers: &[(&'static str, Cow<'static, str>)],
-    content_length: u64,
+    framing: BodyFraming,
     date: &[u8; IMF_FIXDATE_LEN],
     connection: ConnectionHeader,
 ) {
@@ -196,9 +206,15 @@ pub fn encode_head(
         out.extend_from_slice(b"\r\n");
     }
     if status_allows_body(status) {
-        out.extend_from_slice(b"Content-Length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(content_length).as_bytes());
-        out.extend_from_slice(b"\r\n");
+        match framing {
+            BodyFraming::Length(length) => {
+                out.extend_from_slice(b"Content-Length: ");
+                out.extend_from_slice(itoa::Buffer::new().format(length).as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            BodyFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+            BodyFraming::UntilClose => {}
+        }
     }
     match connection {
         ConnectionHeader::Omit => {}
@@ -206,6 +222,35 @@ pub fn encode_head(
         ConnectionHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `data` as one chunk of a chunked body (RFC 9112 §7.1); empty data is skipped, since
+/// an empty chunk would end the body.
+pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let mut size = [0u8; 16];
+    let digits = hex_digits(data.len(), &mut size);
+    out.extend_from_slice(digits);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk: ends a chunked body (no trailers).
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+fn hex_digits(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b"0123456789abcdef"[n % 16];
+        n /= 16;
+        if n == 0 {
+            return &buf[start..];
+        }
+    }
 }
 
 /// The interim `100 Continue` response (RFC 9110 §15.2.1).
@@ -264,7 +309,8 @@ mod tests {
     fn encode(response: Response, connection: ConnectionHeader) -> String {
         let (status, headers, body) = response.into_parts();
         let mut out = Vec::new();
-        encode_head(&mut out, status, &headers, body.len(), DATE, connection);
+        let framing = BodyFraming::Length(body.len());
+        encode_head(&mut out, status, &headers, framing, DATE, connection);
         String::from_utf8(out).unwrap()
     }
 
@@ -293,6 +339,38 @@ mod tests {
         assert!(
             head.ends_with("Content-Length: 0\r\nConnection: close\r\n\r\n"),
             "{head}"
+        );
+    }
+
+    #[test]
+    fn chunks_are_hex_framed_and_empty_data_is_skipped() {
+        let mut out = Vec::new();
+        encode_chunk(&mut out, b"hello world, sixteen+ bytes");
+        encode_chunk(&mut out, b"");
+        encode_chunk(&mut out, b"x");
+        out.extend_from_slice(LAST_CHUNK);
+        assert_eq!(
+            out,
+            b"1b\r\nhello world, sixteen+ bytes\r\n1\r\nx\r\n0\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn chunked_framing_head() {
+        let (status, headers, _) = Response::empty(200).into_parts();
+        let mut out = Vec::new();
+        encode_head(
+            &mut out,
+            status,
+            &headers,
+            BodyFraming::Chunked,
+            DATE,
+            ConnectionHeader::Omit,
+        );
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .ends_with("Transfer-Encoding: chunked\r\n\r\n")
         );
     }
 

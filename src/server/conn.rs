@@ -30,23 +30,27 @@ use mio::Interest;
 use mio::net::TcpStream;
 
 use crate::config::Config;
+use crate::events::{self, EventStream};
 use crate::http::chunked::{self, ChunkedDecoder, ChunkedError};
 use crate::http::date::DateCache;
 use crate::http::parse::{self, Framing, Head, HeaderSpan, ParseError, Version};
 use crate::http::request::Request;
-use crate::http::response::{self, Body, ConnectionHeader, Response};
+use crate::http::response::{self, Body, BodyFraming, ConnectionHeader, Response};
 use crate::router::{App, Reply};
 use crate::server::access_log::{AccessLog, RequestLine};
 use crate::server::buffers::{BufferPool, READ_BUF_BASELINE};
 use crate::server::pool::HelperPool;
 use crate::server::read_buf::{Filled, ReadBuf};
 use crate::server::timers::TimerKey;
+use crate::server::topics::Topics;
 
 /// Files up to this size are copied into the write buffer behind their head (one write for
 /// both); larger files are streamed in chunks of this size.
 pub const FILE_CHUNK: usize = 64 * 1024;
 /// Stop processing pipelined requests while this much output is waiting.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// Unsent bytes an event-stream subscriber may fall behind before it is dropped.
+pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
 /// Requests answered per wake-up before yielding to other connections.
 const REQUESTS_PER_WAKE: usize = 32;
 /// How long, and how much, to drain a client's input after our final response.
@@ -72,6 +76,7 @@ pub struct Ctx<'a> {
     pub log: &'a mut AccessLog,
     pub buffers: &'a mut BufferPool,
     pub pool: &'a HelperPool,
+    pub topics: &'a mut Topics,
     pub now: Instant,
 }
 
@@ -106,6 +111,9 @@ enum Writing {
     Buffer,
     /// `write_buf`, then `remaining` bytes of `file`; no later response may start before it ends.
     File { file: File, remaining: u64 },
+    /// An endless event stream (see `events`): events are appended as they are published,
+    /// as chunks when `chunked`, else until the connection closes (HTTP/1.0).
+    Stream { chunked: bool },
     /// Our side is shut down (FIN sent); input is drained until `until`.
     Lingering { until: Instant, drained: usize },
 }
@@ -209,6 +217,10 @@ impl Conn {
             // The client is not reading our output, or the linger is over.
             return Flow::Close;
         }
+        if let Writing::Stream { .. } = self.writing {
+            // An idle stream: a comment line keeps it (and any proxy on the way) alive.
+            return self.push_event(events::KEEP_ALIVE_COMMENT, ctx);
+        }
         match self.reading {
             // Part of a request arrived but not all of it in time (RFC 9110 §15.5.9).
             Reading::Head if !self.read_buf.is_empty() => self.reject(408, ctx),
@@ -221,12 +233,44 @@ impl Conn {
         self.drive(ctx)
     }
 
-    /// Graceful shutdown: finish what is in flight, then close. Idle connections close now.
-    pub fn begin_shutdown(&mut self) -> Flow {
+    /// Graceful shutdown: finish what is in flight, then close. Idle connections close now;
+    /// event streams end with their last chunk.
+    pub fn begin_shutdown(&mut self, ctx: &mut Ctx<'_>) -> Flow {
         self.keep_alive = false;
+        if let Writing::Stream { chunked } = self.writing {
+            if chunked {
+                self.output(ctx).extend_from_slice(response::LAST_CHUNK);
+            }
+            self.writing = Writing::Buffer;
+            return self.drive(ctx);
+        }
         let idle =
             matches!(self.reading, Reading::Head) && self.read_buf.is_empty() && !self.has_output();
         if idle { Flow::Close } else { Flow::Open }
+    }
+
+    /// Whether this connection is an open event stream.
+    pub fn is_streaming(&self) -> bool {
+        matches!(self.writing, Writing::Stream { .. })
+    }
+
+    /// Appends `event` to an open event stream and sends what the socket takes. A subscriber
+    /// that has not taken the last `MAX_STREAM_BACKLOG` bytes is dropped: it must not hold
+    /// memory (or the publisher) hostage; it can reconnect with `Last-Event-ID`.
+    pub fn push_event(&mut self, event: &[u8], ctx: &mut Ctx<'_>) -> Flow {
+        let Writing::Stream { chunked } = self.writing else {
+            return Flow::Open;
+        };
+        if self.unsent() > MAX_STREAM_BACKLOG {
+            return Flow::Close;
+        }
+        let out = self.output(ctx);
+        if chunked {
+            response::encode_chunk(out, event);
+        } else {
+            out.extend_from_slice(event);
+        }
+        self.drive(ctx)
     }
 
     /// When the loop must look at this connection again if the socket stays quiet.
@@ -236,6 +280,9 @@ impl Conn {
         }
         if self.has_output() {
             return self.last_write + config.write_timeout;
+        }
+        if let Writing::Stream { .. } = self.writing {
+            return self.last_write + config.sse_heartbeat;
         }
         match (&self.reading, self.request_started) {
             (Reading::Head, Some(started)) => started + config.header_timeout,
@@ -267,8 +314,13 @@ impl Conn {
 
     /// Whether to stop producing responses until the client reads some.
     fn output_backed_up(&self) -> bool {
-        self.write_buf.len() - self.written > OUTPUT_HIGH_WATER
-            || matches!(self.writing, Writing::File { .. })
+        self.unsent() > OUTPUT_HIGH_WATER
+            || matches!(self.writing, Writing::File { .. } | Writing::Stream { .. })
+    }
+
+    /// Bytes queued in the write buffer and not yet written.
+    fn unsent(&self) -> usize {
+        self.write_buf.len() - self.written
     }
 
     // ---- step 1: read -------------------------------------------------------------------
@@ -278,8 +330,8 @@ impl Conn {
         if !self.readable || self.peer_closed {
             return Ok(false);
         }
-        if let Writing::Lingering { .. } = self.writing {
-            return self.drain_while_lingering();
+        if let Writing::Lingering { .. } | Writing::Stream { .. } = self.writing {
+            return self.discard_input();
         }
         if matches!(self.reading, Reading::Closed) || self.output_backed_up() {
             return Ok(false);
@@ -338,10 +390,9 @@ impl Conn {
 
     /// Reads and discards input after our final response, so that closing sends a FIN rather
     /// than a reset. Returns whether anything happened.
-    fn drain_while_lingering(&mut self) -> io::Result<bool> {
-        let Writing::Lingering { drained, .. } = &mut self.writing else {
-            return Ok(false);
-        };
+    /// Reads and discards input: after our final response (lingering, bounded), or from a
+    /// client that has an event stream open (whose only input should be its FIN).
+    fn discard_input(&mut self) -> io::Result<bool> {
         let mut any = false;
         let mut scratch = [0; 4096];
         loop {
@@ -352,9 +403,11 @@ impl Conn {
                 }
                 Ok(n) => {
                     any = true;
-                    *drained += n;
-                    if *drained > LINGER_MAX_BYTES {
-                        return Err(io::ErrorKind::InvalidData.into());
+                    if let Writing::Lingering { drained, .. } = &mut self.writing {
+                        *drained += n;
+                        if *drained > LINGER_MAX_BYTES {
+                            return Err(io::ErrorKind::InvalidData.into());
+                        }
                     }
                 }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
@@ -521,6 +574,18 @@ impl Conn {
                 self.queue(response, is_head, head.version, ctx);
                 None
             }
+            Reply::Stream(stream) => {
+                log_response(
+                    ctx,
+                    self.peer,
+                    request.method(),
+                    request.target(),
+                    head.version,
+                    &stream.response,
+                    true,
+                );
+                self.start_stream(stream, is_head, head.version, ctx)
+            }
             Reply::Later(job) => {
                 let key = TimerKey {
                     slot: self.slot,
@@ -536,9 +601,70 @@ impl Conn {
             }
         };
         self.read_buf.consume(consumed);
+        if self.is_streaming() {
+            // Pipelined bytes after a stream request can never be answered.
+            self.read_buf.clear();
+        }
         self.requests += 1;
         self.request_started = (!self.read_buf.is_empty()).then_some(ctx.now);
         self.reading = next_reading.unwrap_or_else(|| self.reading_after_response());
+    }
+
+    /// Sends the head of an event stream and its replay, and subscribes to its topic. The
+    /// stream is endless: no later request on this connection is read. HEAD gets the head only.
+    fn start_stream(
+        &mut self,
+        stream: EventStream,
+        is_head: bool,
+        version: Version,
+        ctx: &mut Ctx<'_>,
+    ) -> Option<Reading> {
+        let EventStream {
+            topic,
+            response,
+            replay,
+        } = stream;
+        let (status, headers, _) = response.into_parts();
+        let chunked = version == Version::Http11;
+        let framing = if chunked {
+            BodyFraming::Chunked
+        } else {
+            BodyFraming::UntilClose
+        };
+        if !chunked {
+            self.keep_alive = false;
+        }
+        let connection = if chunked {
+            ConnectionHeader::Omit
+        } else {
+            ConnectionHeader::Close
+        };
+        let out = self.output(ctx);
+        response::encode_head(
+            out,
+            status,
+            &headers,
+            framing,
+            ctx.date.imf_fixdate(),
+            connection,
+        );
+        if is_head {
+            return None;
+        }
+        if chunked {
+            response::encode_chunk(out, &replay);
+        } else {
+            out.extend_from_slice(&replay);
+        }
+        self.writing = Writing::Stream { chunked };
+        ctx.topics.subscribe(
+            &topic,
+            TimerKey {
+                slot: self.slot,
+                conn_id: self.id,
+            },
+        );
+        Some(Reading::Closed)
     }
 
     /// What to read once a response is queued: the next request, or nothing if the
@@ -605,7 +731,7 @@ impl Conn {
             self.output(ctx),
             status,
             &headers,
-            len,
+            BodyFraming::Length(len),
             ctx.date.imf_fixdate(),
             connection,
         );
@@ -694,6 +820,13 @@ impl Conn {
             // A half-closed client still gets the response its job is computing.
             return Flow::Open;
         }
+        if let Writing::Stream { .. } = self.writing {
+            if self.peer_closed {
+                return Flow::Close;
+            }
+            self.release_idle_buffers(ctx.buffers);
+            return Flow::Open;
+        }
         if !self.keep_alive && matches!(self.reading, Reading::Head) && self.read_buf.is_empty() {
             // Shutting down between requests.
             self.reading = Reading::Closed;
@@ -717,7 +850,7 @@ impl Conn {
             drained: 0,
         };
         self.readable = true;
-        match self.drain_while_lingering() {
+        match self.discard_input() {
             Ok(_) if !self.peer_closed => Flow::Open,
             _ => Flow::Close,
         }

@@ -20,6 +20,7 @@ pub mod conn;
 pub mod pool;
 pub mod read_buf;
 pub mod timers;
+pub mod topics;
 
 use std::io;
 use std::net::SocketAddr;
@@ -39,6 +40,7 @@ use buffers::BufferPool;
 use conn::{Conn, Ctx, Flow};
 use pool::HelperPool;
 use timers::{TimerKey, Timers};
+use topics::Topics;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
@@ -107,6 +109,7 @@ impl Server {
                 log: AccessLog::new(!config.quiet),
                 buffers: BufferPool::default(),
                 pool,
+                topics: Topics::default(),
                 app,
                 config,
             },
@@ -173,6 +176,7 @@ impl EventLoop {
             for slot in std::mem::take(&mut self.yielded) {
                 self.drive(slot);
             }
+            self.deliver_published();
             // 5. Timers, and accepting again once there is room.
             self.fire_timers();
             if self.accept_blocked
@@ -329,6 +333,25 @@ impl EventLoop {
         }
     }
 
+    /// Writes the events handlers published this tick to every subscriber of their topic.
+    fn deliver_published(&mut self) {
+        for (topic, event) in self.shared.app.publisher().take() {
+            let mut subscribers = self.shared.topics.take(&topic);
+            subscribers.retain(|key| {
+                self.conns
+                    .get(key.slot)
+                    .is_some_and(|conn| conn.id == key.conn_id && conn.is_streaming())
+            });
+            for key in &subscribers {
+                if let Some(conn) = self.conns.get_mut(key.slot) {
+                    let flow = conn.push_event(&event, &mut self.shared.ctx(self.now));
+                    self.apply(key.slot, flow);
+                }
+            }
+            self.shared.topics.restore(&topic, subscribers);
+        }
+    }
+
     /// Hands the responses of finished jobs to their connections (if still open).
     fn finish_jobs(&mut self) {
         let finished: Vec<_> = self.shared.pool.finished().collect();
@@ -364,7 +387,7 @@ impl EventLoop {
         let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
             if let Some(conn) = self.conns.get_mut(slot) {
-                let flow = conn.begin_shutdown();
+                let flow = conn.begin_shutdown(&mut self.shared.ctx(self.now));
                 self.apply(slot, flow);
             }
         }
@@ -379,6 +402,7 @@ struct Shared {
     log: AccessLog,
     buffers: BufferPool,
     pool: HelperPool,
+    topics: Topics,
 }
 
 impl Shared {
@@ -390,6 +414,7 @@ impl Shared {
             log: &mut self.log,
             buffers: &mut self.buffers,
             pool: &self.pool,
+            topics: &mut self.topics,
             now,
         }
     }
