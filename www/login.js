@@ -1,6 +1,12 @@
 "use strict";
+
 // Login and registration for looplight. Server data is shown with textContent only.
 (function () {
+  var shared = window.looplightApi;
+  var ApiError = shared.ApiError;
+  var api = shared.api;
+  var retrySeconds = shared.retrySeconds;
+
   var $ = function (id) { return document.getElementById(id); };
   var loginForm = $("login-form"), regForm = $("register-form");
   var loginUser = $("login-username"), loginPass = $("login-password");
@@ -15,39 +21,8 @@
   var NEXT = nextUrl();
   cont.href = NEXT;
 
-  function ApiError(message, status, retryAfter) {
-    this.message = message; this.status = status; this.retryAfter = retryAfter;
-  }
 
-  function api(method, path, body) {
-    var opts = { method: method, credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(path, opts).then(function (r) {
-      return r.text().then(function (text) {
-        var data = null;
-        if (text) { try { data = JSON.parse(text); } catch (e) { data = null; } }
-        if (r.ok) return data;
-        var msg = data && typeof data.error === "string" && data.error
-          ? data.error
-          : "The server answered " + r.status + (r.statusText ? " " + r.statusText : "") +
-            (data === null ? "; the JSON API may not be running." : ".");
-        throw new ApiError(msg, r.status, r.headers.get("Retry-After"));
-      });
-    }, function () {
-      throw new ApiError("Couldn't reach the server. Check your connection and try again.", 0, null);
-    });
-  }
 
-  // Retry-After is either delta-seconds or an HTTP date; returns whole seconds or null.
-  function retrySeconds(v) {
-    if (v == null || v === "") return null;
-    if (/^\s*\d+\s*$/.test(v)) return parseInt(v, 10);
-    var t = Date.parse(v);
-    return isNaN(t) ? null : Math.max(1, Math.ceil((t - Date.now()) / 1000));
-  }
 
   function setStatus(node, text, kind) {
     text = String(text || "");

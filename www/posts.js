@@ -1,7 +1,13 @@
 "use strict";
+
 // The blog UI for looplight: list, read, search, write, edit and delete posts via /api/.
 // Every piece of server data is rendered with textContent / text nodes, never innerHTML.
 (function () {
+  var shared = window.looplightApi;
+  var ApiError = shared.ApiError;
+  var api = shared.api;
+  var errText = shared.errText;
+
   var PAGE = 10;          // posts per page
   var SEARCH_LIMIT = 20;  // search results to ask for
   var EXCERPT = 240;      // characters of body shown in the list
@@ -30,36 +36,8 @@
 
   // ---------- API ----------
 
-  function ApiError(message, status, retryAfter) {
-    this.message = message; this.status = status; this.retryAfter = retryAfter;
-  }
 
-  function api(method, path, body) {
-    var opts = { method: method, credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
-    return fetch(path, opts).then(function (r) {
-      return r.text().then(function (text) {
-        var data = null;
-        if (text) { try { data = JSON.parse(text); } catch (e) { data = null; } }
-        if (r.ok) return data;
-        var msg = data && typeof data.error === "string" && data.error
-          ? data.error
-          : "The server answered " + r.status + (r.statusText ? " " + r.statusText : "") +
-            (data === null ? "; the JSON API may not be running." : ".");
-        throw new ApiError(msg, r.status, r.headers.get("Retry-After"));
-      });
-    }, function () {
-      throw new ApiError("Couldn't reach the server. Check your connection and try again.", 0, null);
-    });
-  }
 
-  function errText(e) {
-    if (e instanceof ApiError) return e.message;
-    return "Something went wrong: " + (e && e.message ? e.message : String(e));
-  }
 
   // ---------- small DOM helpers ----------
 

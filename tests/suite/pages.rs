@@ -52,7 +52,7 @@ fn render(url: &str) -> (String, String) {
 fn every_page_runs_its_script_to_completion_without_console_errors() {
     let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
     let server = Server::builder().site(&www).start();
-    for page in ["/", "/posts.html", "/login.html"] {
+    for page in ["/", "/posts.html", "/login.html", "/chat.html"] {
         let (dom, log) = render(&format!("http://{}{page}", server.addr));
         assert!(
             dom.contains("data-ready=\"true\""),
