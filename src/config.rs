@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::http::parse::ParseLimits;
+use crate::static_files::StaticOptions;
 
 /// looplight: a small, fast HTTP/1.1 server on a single-threaded event loop.
 ///
@@ -69,6 +70,30 @@ pub struct Config {
     #[arg(long, value_name = "COUNT", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// Cache-Control of static file responses.
+    #[arg(long, value_name = "VALUE", default_value = "no-cache")]
+    pub cache_control: String,
+
+    /// Cache fingerprinted file names (`app.3f2a9c1b.js`) as immutable for a year.
+    #[arg(long)]
+    pub immutable_fingerprinted: bool,
+
+    /// Compress text files on the fly (br, gzip; each file once, kept in the file cache).
+    #[arg(long)]
+    pub compress: bool,
+
+    /// Memory for the static file cache (small files' bytes), in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub file_cache_bytes: usize,
+
+    /// List the contents of directories without an index.html (HTML, or JSON on request).
+    #[arg(long)]
+    pub list_dirs: bool,
+
+    /// Single-page app: serve /index.html for unknown paths without a file extension.
+    #[arg(long)]
+    pub spa: bool,
+
     /// SQLite database file for the API (users, sessions, posts); created if missing.
     #[arg(long, value_name = "PATH", default_value = "looplight.db")]
     pub db: PathBuf,
@@ -104,6 +129,18 @@ impl Config {
             max_target_bytes: self.max_uri_bytes,
             max_headers: self.max_headers,
             max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    /// How the static directory is served.
+    pub fn static_options(&self) -> StaticOptions {
+        StaticOptions {
+            cache_control: self.cache_control.clone(),
+            immutable_fingerprinted: self.immutable_fingerprinted,
+            compress: self.compress,
+            cache_bytes: self.file_cache_bytes,
+            list_dirs: self.list_dirs,
+            spa: self.spa,
         }
     }
 

@@ -56,3 +56,4 @@ pub use http::response::{Body, IntoResponse, Response};
 pub use json::{HttpError, Json};
 pub use router::{App, IntoReply, Reply};
 pub use server::Server;
+pub use static_files::{StaticFiles, StaticOptions};

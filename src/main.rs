@@ -23,12 +23,13 @@ fn run(config: Config) -> std::io::Result<()> {
     let mut app = App::new();
     looplight::api::mount(&mut app, ApiSettings::from(&config))
         .map_err(|error| std::io::Error::other(format!("--db {}: {error}", config.db.display())))?;
-    app.static_dir("/", &config.root).map_err(|error| {
-        std::io::Error::new(
-            error.kind(),
-            format!("--root {}: {error}", config.root.display()),
-        )
-    })?;
+    app.static_dir_with("/", &config.root, config.static_options())
+        .map_err(|error| {
+            std::io::Error::new(
+                error.kind(),
+                format!("--root {}: {error}", config.root.display()),
+            )
+        })?;
     let server = Server::bind(config)?;
     // The first line of stdout, flushed at once: scripts and tests read the address from it.
     let mut stdout = std::io::stdout().lock();

@@ -39,7 +39,7 @@ use crate::events::{EventStream, Publisher};
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::json::HttpError;
-use crate::static_files::{self, StaticFiles};
+use crate::static_files::{self, StaticFiles, StaticOptions};
 
 /// The methods defined by RFC 9110 §9 plus PATCH (RFC 5789): known, though maybe not allowed.
 const KNOWN_METHODS: &[&str] = &[
@@ -251,8 +251,19 @@ impl App {
 
     /// Serves the files under `dir` at URL prefix `mount` (e.g. `"/"`), after the routes.
     pub fn static_dir(&mut self, mount: &str, dir: impl AsRef<Path>) -> io::Result<&mut Self> {
+        self.static_dir_with(mount, dir, StaticOptions::default())
+    }
+
+    /// [`App::static_dir`] with caching, compression, listing and fallback options.
+    pub fn static_dir_with(
+        &mut self,
+        mount: &str,
+        dir: impl AsRef<Path>,
+        options: StaticOptions,
+    ) -> io::Result<&mut Self> {
         let prefix = mount.trim_end_matches('/').to_owned();
-        self.static_dirs.push((prefix, StaticFiles::new(dir)?));
+        self.static_dirs
+            .push((prefix, StaticFiles::with_options(dir, options)?));
         self.static_dirs
             .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(self)

@@ -9,6 +9,8 @@
 
 use std::borrow::Cow;
 use std::fs::File;
+use std::ops::Range;
+use std::sync::Arc;
 
 use crate::http::date::IMF_FIXDATE_LEN;
 
@@ -18,9 +20,15 @@ pub enum Body {
     #[default]
     Empty,
     Bytes(Cow<'static, [u8]>),
-    /// An open file and the number of bytes to send from its current position.
+    /// A range of bytes shared with a cache (a static file held in memory).
+    Shared {
+        bytes: Arc<[u8]>,
+        range: Range<usize>,
+    },
+    /// `len` bytes of an open file, from `offset`.
     File {
         file: File,
+        offset: u64,
         len: u64,
     },
 }
@@ -31,12 +39,19 @@ impl Body {
         match self {
             Body::Empty => 0,
             Body::Bytes(bytes) => bytes.len() as u64,
+            Body::Shared { range, .. } => range.len() as u64,
             Body::File { len, .. } => *len,
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// All of `bytes`, shared.
+    pub fn shared(bytes: Arc<[u8]>) -> Body {
+        let range = 0..bytes.len();
+        Body::Shared { bytes, range }
     }
 }
 

@@ -23,6 +23,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,8 @@ use crate::server::topics::Topics;
 pub const FILE_CHUNK: usize = 64 * 1024;
 /// Stop processing pipelined requests while this much output is waiting.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// Most bytes one sendfile call is asked to move.
+const SENDFILE_CHUNK: usize = 1024 * 1024;
 /// Unsent bytes an event-stream subscriber may fall behind before it is dropped.
 pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
 /// Requests answered per wake-up before yielding to other connections.
@@ -109,8 +112,13 @@ struct Waiting {
 enum Writing {
     /// Whatever is in `write_buf` (possibly nothing).
     Buffer,
-    /// `write_buf`, then `remaining` bytes of `file`; no later response may start before it ends.
-    File { file: File, remaining: u64 },
+    /// `write_buf`, then `remaining` bytes of `file` from `offset` (sendfile); no later
+    /// response may start before it ends.
+    File {
+        file: File,
+        offset: u64,
+        remaining: u64,
+    },
     /// An endless event stream (see `events`): events are appended as they are published,
     /// as chunks when `chunked`, else until the connection closes (HTTP/1.0).
     Stream { chunked: bool },
@@ -741,14 +749,17 @@ impl Conn {
         match body {
             Body::Empty => {}
             Body::Bytes(bytes) => self.write_buf.extend_from_slice(&bytes),
-            Body::File { file, len } if len <= FILE_CHUNK as u64 => {
-                if !append_from_file(&mut self.write_buf, &file, len) {
+            Body::Shared { bytes, range } => self.write_buf.extend_from_slice(&bytes[range]),
+            // Small: behind the head, one write for both.
+            Body::File { file, offset, len } if len <= FILE_CHUNK as u64 => {
+                if !append_from_file(&mut self.write_buf, &file, offset, len) {
                     self.abort_after_flush();
                 }
             }
-            Body::File { file, len } => {
+            Body::File { file, offset, len } => {
                 self.writing = Writing::File {
                     file,
+                    offset,
                     remaining: len,
                 }
             }
@@ -788,17 +799,32 @@ impl Conn {
             }
             self.write_buf.clear();
             self.written = 0;
-            let Writing::File { file, remaining } = &mut self.writing else {
+            let Writing::File {
+                file,
+                offset,
+                remaining,
+            } = &mut self.writing
+            else {
                 break;
             };
-            let chunk = (*remaining).min(FILE_CHUNK as u64);
-            if !append_from_file(&mut self.write_buf, file, chunk) {
-                self.abort_after_flush();
-                continue;
-            }
-            *remaining -= chunk;
-            if *remaining == 0 {
-                self.writing = Writing::Buffer;
+            // The kernel copies file pages to the socket: no read into user space.
+            let chunk = usize::try_from(*remaining)
+                .unwrap_or(usize::MAX)
+                .min(SENDFILE_CHUNK);
+            match rustix::fs::sendfile(&self.socket, &*file, Some(offset), chunk) {
+                // The file is shorter than announced: end the message visibly truncated.
+                Ok(0) => self.abort_after_flush(),
+                Ok(n) => {
+                    *remaining -= n as u64;
+                    self.last_write = ctx.now;
+                    wrote = true;
+                    if *remaining == 0 {
+                        self.writing = Writing::Buffer;
+                    }
+                }
+                Err(rustix::io::Errno::AGAIN) => self.writable = false,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(errno) => return Err(errno.into()),
             }
         }
         Ok(wrote)
@@ -908,9 +934,17 @@ enum Step {
     Reject(u16),
 }
 
-/// Appends exactly `len` bytes of `file` to `buf`; false if the file ended early or failed.
-fn append_from_file(buf: &mut Vec<u8>, mut file: &File, len: u64) -> bool {
-    buf.reserve(usize::try_from(len).unwrap_or(0));
-    // `read_to_end` on a `Take` reads straight into the spare capacity, without zero-filling.
-    matches!((&mut file).take(len).read_to_end(buf), Ok(n) if n as u64 == len)
+/// Appends exactly `len` bytes of `file` from `offset` to `buf`; false if the file ended early
+/// or failed.
+fn append_from_file(buf: &mut Vec<u8>, file: &File, offset: u64, len: u64) -> bool {
+    let start = buf.len();
+    let Ok(len) = usize::try_from(len) else {
+        return false;
+    };
+    buf.resize(start + len, 0);
+    let read = file.read_exact_at(&mut buf[start..], offset).is_ok();
+    if !read {
+        buf.truncate(start);
+    }
+    read
 }

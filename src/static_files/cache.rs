@@ -1,0 +1,340 @@
+//! The file cache: what each path resolved to, and the bytes of small files, kept in memory
+//! within a size budget so that a hot small file never touches the disk on the hot path.
+//!
+//! - An entry is trusted for [`REVALIDATE_AFTER`]; after that the next request re-opens the
+//!   file beneath the root and compares its identity (device, inode, size, mtime). Unchanged:
+//!   the entry is kept; changed: re-read. A file changed on disk is served fresh within a second.
+//! - Misses are cached too (for the same second), so probing for `.br`/`.gz` sidecars or a
+//!   missing path costs a hash lookup, not a syscall.
+//! - Files larger than [`MAX_CACHED_FILE`] are never cached; they are opened per request and
+//!   sent with sendfile.
+//! - Over budget, the least recently used entries go, down to 90% of the budget.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::{File, Metadata};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use std::cell::RefCell;
+
+use super::encoding::{Coding, PerCoding};
+use super::root::{Root, status_for};
+
+/// How long a cached answer is trusted without looking at the disk.
+pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
+/// Largest file whose bytes are kept in memory.
+pub const MAX_CACHED_FILE: u64 = 256 * 1024;
+/// What a cached miss or directory is charged against the budget.
+const ENTRY_OVERHEAD: usize = 256;
+
+/// A regular file's metadata and, when small, its contents.
+#[derive(Debug)]
+pub struct FileInfo {
+    pub len: u64,
+    /// Last modification, whole seconds since the epoch.
+    pub modified_secs: u64,
+    /// Strong validator: `"<mtime secs hex>.<mtime nanos hex>-<len hex>"`.
+    pub etag: String,
+    pub last_modified: String,
+    identity: (u64, u64, i64, i64, u64),
+    /// The whole file, if it is small enough to cache.
+    pub bytes: Option<Arc<[u8]>>,
+    /// Compressed copies of `bytes`, made once on first demand.
+    pub compressed: RefCell<PerCoding<Arc<[u8]>>>,
+}
+
+impl FileInfo {
+    fn new(metadata: &Metadata, bytes: Option<Arc<[u8]>>) -> FileInfo {
+        let modified = UNIX_EPOCH
+            + Duration::new(
+                metadata.mtime().max(0).unsigned_abs(),
+                u32::try_from(metadata.mtime_nsec()).unwrap_or(0),
+            );
+        FileInfo {
+            len: metadata.len(),
+            modified_secs: metadata.mtime().max(0).unsigned_abs(),
+            etag: format!(
+                "\"{:x}.{:x}-{:x}\"",
+                metadata.mtime(),
+                metadata.mtime_nsec(),
+                metadata.len()
+            ),
+            last_modified: httpdate::fmt_http_date(modified),
+            identity: identity(metadata),
+            bytes,
+            compressed: RefCell::default(),
+        }
+    }
+
+    /// The bytes compressed with `coding`, compressing (once) if needed. `None` when the file
+    /// is not cached in memory.
+    pub fn compressed(&self, coding: Coding) -> Option<Arc<[u8]>> {
+        let bytes = self.bytes.as_ref()?;
+        if let Some(done) = self.compressed.borrow().get(coding) {
+            return Some(Arc::clone(done));
+        }
+        let done: Arc<[u8]> = coding.compress(bytes).into();
+        self.compressed.borrow_mut().set(coding, Arc::clone(&done));
+        Some(done)
+    }
+}
+
+/// What a relative path is.
+#[derive(Clone, Debug)]
+pub enum Resolved {
+    File(Rc<FileInfo>),
+    Dir,
+    /// Not servable: the status to answer with (404, 403, …).
+    Missing(u16),
+}
+
+/// A lookup's result: for a file not held in memory, the file opened by the lookup.
+pub struct Lookup {
+    pub resolved: Resolved,
+    pub file: Option<File>,
+}
+
+struct Entry {
+    resolved: Resolved,
+    checked_at: Instant,
+    last_used: u64,
+    cost: usize,
+}
+
+pub struct FileCache {
+    entries: HashMap<PathBuf, Entry>,
+    budget: usize,
+    used: usize,
+    clock: u64,
+}
+
+impl FileCache {
+    pub fn new(budget: usize) -> FileCache {
+        FileCache {
+            entries: HashMap::new(),
+            budget,
+            used: 0,
+            clock: 0,
+        }
+    }
+
+    /// Resolves `relative` beneath `root`, from memory when the entry is fresh.
+    pub fn lookup(&mut self, root: &Root, relative: &Path, now: Instant) -> Lookup {
+        self.clock += 1;
+        if let Some(entry) = self.entries.get_mut(relative)
+            && now.duration_since(entry.checked_at) < REVALIDATE_AFTER
+        {
+            entry.last_used = self.clock;
+            return Lookup {
+                resolved: entry.resolved.clone(),
+                file: None,
+            };
+        }
+        let (resolved, file) = self.check(root, relative);
+        let cacheable = match &resolved {
+            Resolved::File(info) => info.bytes.is_some(),
+            Resolved::Dir | Resolved::Missing(_) => true,
+        };
+        self.remove(relative);
+        if cacheable && self.budget > 0 {
+            let cost = ENTRY_OVERHEAD
+                + relative.as_os_str().len()
+                + match &resolved {
+                    Resolved::File(info) => info.len as usize,
+                    _ => 0,
+                };
+            self.used += cost;
+            self.entries.insert(
+                relative.to_owned(),
+                Entry {
+                    resolved: resolved.clone(),
+                    checked_at: now,
+                    last_used: self.clock,
+                    cost,
+                },
+            );
+            self.evict_if_over_budget();
+        }
+        Lookup {
+            resolved,
+            file: if cacheable { None } else { file },
+        }
+    }
+
+    /// Looks at the disk: opens beneath the root, and reuses the cached file if unchanged.
+    fn check(&self, root: &Root, relative: &Path) -> (Resolved, Option<File>) {
+        let (file, metadata) = match root.open_with_metadata(relative) {
+            Ok(opened) => opened,
+            Err(error) => return (Resolved::Missing(status_for(&error)), None),
+        };
+        if metadata.is_dir() {
+            return (Resolved::Dir, None);
+        }
+        if !metadata.is_file() {
+            return (Resolved::Missing(404), None);
+        }
+        if let Some(Entry {
+            resolved: Resolved::File(info),
+            ..
+        }) = self.entries.get(relative)
+            && info.identity == identity(&metadata)
+        {
+            return (Resolved::File(Rc::clone(info)), None);
+        }
+        let bytes = (metadata.len() <= MAX_CACHED_FILE)
+            .then(|| read_whole(&file, metadata.len()))
+            .flatten();
+        let info = FileInfo::new(&metadata, bytes);
+        (Resolved::File(Rc::new(info)), Some(file))
+    }
+
+    fn remove(&mut self, relative: &Path) {
+        if let Some(old) = self.entries.remove(relative) {
+            self.used -= old.cost;
+        }
+    }
+
+    fn evict_if_over_budget(&mut self) {
+        if self.used <= self.budget {
+            return;
+        }
+        let mut by_age: Vec<(u64, PathBuf)> = self
+            .entries
+            .iter()
+            .map(|(path, entry)| (entry.last_used, path.clone()))
+            .collect();
+        by_age.sort_unstable();
+        let target = self.budget / 10 * 9;
+        for (_, path) in by_age {
+            if self.used <= target {
+                break;
+            }
+            self.remove(&path);
+        }
+    }
+
+    /// Bytes charged against the budget.
+    #[cfg(test)]
+    pub fn used(&self) -> usize {
+        self.used
+    }
+}
+
+/// Reads exactly `len` bytes from the start of `file`; `None` if it changed size meanwhile.
+fn read_whole(file: &File, len: u64) -> Option<Arc<[u8]>> {
+    let mut bytes = vec![0; usize::try_from(len).ok()?];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    Some(bytes.into())
+}
+
+fn identity(metadata: &Metadata) -> (u64, u64, i64, i64, u64) {
+    (
+        metadata.dev(),
+        metadata.ino(),
+        metadata.mtime(),
+        metadata.mtime_nsec(),
+        metadata.len(),
+    )
+}
+
+/// The media type for `path` by extension; text types are declared UTF-8.
+pub fn content_type(path: &Path) -> Cow<'static, str> {
+    let Some(essence) = mime_guess::from_path(path).first_raw() else {
+        return Cow::Borrowed("application/octet-stream");
+    };
+    let textual = essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        );
+    match essence {
+        "text/html" => Cow::Borrowed("text/html; charset=utf-8"),
+        "text/css" => Cow::Borrowed("text/css; charset=utf-8"),
+        "text/plain" => Cow::Borrowed("text/plain; charset=utf-8"),
+        "text/javascript" | "application/javascript" => {
+            Cow::Borrowed("text/javascript; charset=utf-8")
+        }
+        _ if textual => Cow::Owned(format!("{essence}; charset=utf-8")),
+        _ => Cow::Borrowed(essence),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hits_within_a_second_and_sees_changes_after() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "one").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let mut cache = FileCache::new(1 << 20);
+        let t0 = Instant::now();
+        let bytes_of = |lookup: Lookup| match lookup.resolved {
+            Resolved::File(info) => info.bytes.clone().unwrap().to_vec(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            bytes_of(cache.lookup(&root, Path::new("a.txt"), t0)),
+            b"one"
+        );
+        std::fs::write(dir.path().join("a.txt"), "two!").unwrap();
+        // Within the second: still the cached bytes, no disk access.
+        assert_eq!(
+            bytes_of(cache.lookup(&root, Path::new("a.txt"), t0)),
+            b"one"
+        );
+        let later = t0 + REVALIDATE_AFTER;
+        assert_eq!(
+            bytes_of(cache.lookup(&root, Path::new("a.txt"), later)),
+            b"two!"
+        );
+        // Misses are cached for the same second, then looked up again.
+        assert!(matches!(
+            cache.lookup(&root, Path::new("b.txt"), later).resolved,
+            Resolved::Missing(404)
+        ));
+        std::fs::write(dir.path().join("b.txt"), "b").unwrap();
+        assert!(matches!(
+            cache.lookup(&root, Path::new("b.txt"), later).resolved,
+            Resolved::Missing(404)
+        ));
+        let later = later + REVALIDATE_AFTER;
+        assert!(matches!(
+            cache.lookup(&root, Path::new("b.txt"), later).resolved,
+            Resolved::File(_)
+        ));
+    }
+
+    #[test]
+    fn large_files_are_not_cached_and_the_budget_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("big"),
+            vec![b'x'; MAX_CACHED_FILE as usize + 1],
+        )
+        .unwrap();
+        for n in 0..20 {
+            std::fs::write(dir.path().join(format!("f{n}")), vec![b'y'; 1000]).unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap();
+        let mut cache = FileCache::new(5000);
+        let now = Instant::now();
+        let lookup = cache.lookup(&root, Path::new("big"), now);
+        assert!(
+            lookup.file.is_some(),
+            "a large file comes back open, for streaming"
+        );
+        assert_eq!(cache.used(), 0);
+        for n in 0..20 {
+            cache.lookup(&root, Path::new(&format!("f{n}")), now);
+            assert!(cache.used() <= 5000, "{}", cache.used());
+        }
+        // The most recent survived.
+        assert!(cache.entries.contains_key(Path::new("f19")));
+    }
+}

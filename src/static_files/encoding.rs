@@ -1,0 +1,198 @@
+//! Content codings for static files (RFC 9110 §8.4, §12.5.3): which codings the client accepts,
+//! in our order of preference, and compressing a file's bytes once when `--compress` is on.
+//!
+//! Pre-compressed sidecars (`file.br`, `file.gz` next to `file`) need no work here beyond the
+//! name: the server prefers them to compressing itself.
+
+use std::io::Write;
+
+/// The codings we serve, best first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coding {
+    Brotli,
+    Gzip,
+}
+
+impl Coding {
+    pub const ALL: [Coding; 2] = [Coding::Brotli, Coding::Gzip];
+
+    /// The `Content-Encoding` token.
+    pub fn token(self) -> &'static str {
+        match self {
+            Coding::Brotli => "br",
+            Coding::Gzip => "gzip",
+        }
+    }
+
+    /// The sidecar file's extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Coding::Brotli => "br",
+            Coding::Gzip => "gz",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Compresses `data` (quality chosen for text assets compressed once and served often).
+    pub fn compress(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Coding::Gzip => {
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+                // Writing into a Vec cannot fail.
+                let _ = encoder.write_all(data);
+                encoder.finish().unwrap_or_default()
+            }
+            Coding::Brotli => {
+                let mut out = Vec::new();
+                {
+                    let mut writer = brotli::CompressorWriter::new(&mut out, 4096, 6, 22);
+                    let _ = writer.write_all(data);
+                }
+                out
+            }
+        }
+    }
+}
+
+/// Per-coding slots, e.g. the compressed bytes of one file.
+#[derive(Debug, Default)]
+pub struct PerCoding<T>([Option<T>; 2]);
+
+impl<T> PerCoding<T> {
+    pub fn get(&self, coding: Coding) -> Option<&T> {
+        self.0[coding.index()].as_ref()
+    }
+
+    pub fn set(&mut self, coding: Coding, value: T) {
+        self.0[coding.index()] = Some(value);
+    }
+}
+
+/// The codings `Accept-Encoding` allows (q > 0), most wanted first; ties go to our order.
+/// No header means no coding (identity), which is always acceptable for us.
+pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
+    let Some(value) = accept_encoding else {
+        return Vec::new();
+    };
+    let mut wildcard = None;
+    let mut explicit = [None; 2];
+    for element in value.split(|&b| b == b',') {
+        let mut parts = element.split(|&b| b == b';');
+        let name = parts.next().unwrap_or_default().trim_ascii();
+        let q = parts
+            .filter_map(|param| {
+                let (key, value) = param
+                    .trim_ascii()
+                    .split_at(param.trim_ascii().iter().position(|&b| b == b'=')?);
+                key.eq_ignore_ascii_case(b"q").then(|| parse_q(&value[1..]))
+            })
+            .next()
+            .unwrap_or(Some(1000));
+        let Some(q) = q else {
+            continue; // a malformed weight: ignore the element
+        };
+        if name == b"*" {
+            wildcard = Some(q);
+        }
+        for coding in Coding::ALL {
+            let alias = coding == Coding::Gzip && name.eq_ignore_ascii_case(b"x-gzip");
+            if name.eq_ignore_ascii_case(coding.token().as_bytes()) || alias {
+                explicit[coding.index()] = Some(q);
+            }
+        }
+    }
+    let mut wanted: Vec<(u16, Coding)> = Coding::ALL
+        .iter()
+        .filter_map(|&coding| {
+            let q = explicit[coding.index()].or(wildcard)?;
+            (q > 0).then_some((q, coding))
+        })
+        .collect();
+    // Stable: among equal weights our preference order (br, gzip) stays.
+    wanted.sort_by_key(|&(q, _)| std::cmp::Reverse(q));
+    wanted.into_iter().map(|(_, coding)| coding).collect()
+}
+
+/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )` in thousandths (§12.4.2).
+fn parse_q(value: &[u8]) -> Option<u16> {
+    let value = value.trim_ascii();
+    let (whole, fraction) = match value.iter().position(|&b| b == b'.') {
+        Some(dot) => (&value[..dot], &value[dot + 1..]),
+        None => (value, &b""[..]),
+    };
+    if fraction.len() > 3 || !fraction.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut thousandths = 0u16;
+    for position in 0..3 {
+        thousandths = thousandths * 10 + fraction.get(position).map_or(0, |d| u16::from(d - b'0'));
+    }
+    match whole {
+        b"0" => Some(thousandths),
+        b"1" if thousandths == 0 => Some(1000),
+        _ => None,
+    }
+}
+
+/// Whether a file of this media type is worth compressing on the fly.
+pub fn is_compressible(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/javascript"
+                | "application/json"
+                | "application/xml"
+                | "image/svg+xml"
+                | "application/wasm"
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn accept_encoding_weights_and_wildcards() {
+        use Coding::{Brotli, Gzip};
+        let cases: &[(&str, &[Coding])] = &[
+            ("gzip, deflate, br", &[Brotli, Gzip]),
+            ("gzip", &[Gzip]),
+            ("br;q=0.5, gzip", &[Gzip, Brotli]),
+            ("*", &[Brotli, Gzip]),
+            ("*;q=0.1, gzip;q=0", &[Brotli]),
+            ("br;q=0, gzip;q=0", &[]),
+            ("identity", &[]),
+            ("gzip;q=1.5, br", &[Brotli]),
+            ("x-gzip", &[Gzip]),
+            ("", &[]),
+        ];
+        for (header, want) in cases {
+            assert_eq!(accepted(Some(header.as_bytes())), *want, "{header}");
+        }
+        assert!(accepted(None).is_empty());
+    }
+
+    #[test]
+    fn compressed_bytes_decompress_to_the_original() {
+        let text = "looplight ".repeat(200);
+        let gz = Coding::Gzip.compress(text.as_bytes());
+        let mut out = String::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, text);
+        let br = Coding::Brotli.compress(text.as_bytes());
+        let mut out = String::new();
+        brotli::Decompressor::new(&br[..], 4096)
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, text);
+        assert!(br.len() < text.len() / 10);
+    }
+}

@@ -1,0 +1,186 @@
+//! Directory listings (`--list-dirs`, off by default): an HTML page, or JSON when the client
+//! asks for `application/json`. Dotfiles are left out, like everywhere else; directories come
+//! first, then files, each by name.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, UNIX_EPOCH};
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use rustix::fs::{AtFlags, Dir, FileType};
+use serde::Serialize;
+
+use crate::IntoResponse;
+use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::json::Json;
+
+/// Entries listed at most; a larger directory is cut short (and says so).
+const MAX_ENTRIES: usize = 10_000;
+
+/// Characters escaped in a path segment of an `href` (RFC 3986 §3.3 pchar, conservatively).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|');
+
+#[derive(Serialize)]
+struct Entry {
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    size: u64,
+    modified: String,
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    path: &'a str,
+    entries: Vec<Entry>,
+    truncated: bool,
+}
+
+/// The listing of the open directory `dir`, shown at URL `url_path` (ending in `/`).
+pub fn listing(request: &Request<'_>, dir: File, url_path: &str) -> Response {
+    let Ok((entries, truncated)) = read_entries(dir) else {
+        return Response::error(500);
+    };
+    let listing = Listing {
+        path: url_path,
+        entries,
+        truncated,
+    };
+    let wants_json = request.header("accept").is_some_and(|accept| {
+        accept
+            .windows(16)
+            .any(|w| w.eq_ignore_ascii_case(b"application/json"))
+    });
+    if wants_json {
+        return Json(listing).into_response().with_header("Vary", "Accept");
+    }
+    Response::html(200, html(&listing)).with_header("Vary", "Accept")
+}
+
+fn read_entries(dir: File) -> rustix::io::Result<(Vec<Entry>, bool)> {
+    let mut entries = Vec::new();
+    let mut truncated = false;
+    for entry in Dir::read_from(&dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_bytes();
+        if name.first() == Some(&b'.') {
+            continue;
+        }
+        if entries.len() == MAX_ENTRIES {
+            truncated = true;
+            break;
+        }
+        let Ok(stat) = rustix::fs::statat(&dir, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW)
+        else {
+            continue;
+        };
+        let kind = match FileType::from_raw_mode(stat.st_mode) {
+            FileType::Directory => "dir",
+            FileType::RegularFile => "file",
+            FileType::Symlink => "link",
+            _ => continue,
+        };
+        let modified = UNIX_EPOCH + Duration::from_secs(stat.st_mtime.max(0).unsigned_abs());
+        entries.push(Entry {
+            name: String::from_utf8_lossy(std::ffi::OsStr::from_bytes(name).as_bytes())
+                .into_owned(),
+            kind,
+            size: u64::try_from(stat.st_size).unwrap_or(0),
+            modified: httpdate::fmt_http_date(modified),
+        });
+    }
+    entries.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    Ok((entries, truncated))
+}
+
+fn html(listing: &Listing<'_>) -> String {
+    let title = escape(listing.path);
+    let mut page = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>Index of {title}</title>\
+         <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:48rem;margin:2rem auto;padding:0 1rem}}\
+         td{{padding:.15rem 1rem .15rem 0}}td.n{{text-align:right}}</style></head>\
+         <body><h1>Index of {title}</h1><table><tbody>\
+         <tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>"
+    );
+    for entry in &listing.entries {
+        let slash = if entry.kind == "dir" { "/" } else { "" };
+        let href = utf8_percent_encode(&entry.name, SEGMENT);
+        page.push_str(&format!(
+            "<tr><td><a href=\"./{href}{slash}\">{}{slash}</a></td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(&entry.name),
+            if entry.kind == "dir" { Cow::Borrowed("") } else { Cow::Owned(entry.size.to_string()) },
+            escape(&entry.modified),
+        ));
+    }
+    page.push_str("</tbody></table>");
+    if listing.truncated {
+        page.push_str("<p>(listing cut short)</p>");
+    }
+    page.push_str("</body></html>\n");
+    page
+}
+
+/// Escapes text for HTML content and attribute values.
+fn escape(text: &str) -> Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_escaped_in_text_and_encoded_in_links() {
+        let listing = Listing {
+            path: "/a/",
+            entries: vec![Entry {
+                name: "<b>&\"x y\".txt".to_owned(),
+                kind: "file",
+                size: 3,
+                modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
+            }],
+            truncated: false,
+        };
+        let page = html(&listing);
+        assert!(
+            page.contains("href=\"./%3Cb%3E&%22x%20y%22.txt\""),
+            "{page}"
+        );
+        assert!(
+            page.contains(">&lt;b&gt;&amp;&quot;x y&quot;.txt<"),
+            "{page}"
+        );
+    }
+}

@@ -1,0 +1,217 @@
+//! The root directory, and the guarantee that nothing outside it is ever served.
+//!
+//! 1. `sanitize` turns a URL path into a relative path, segment by segment after
+//!    percent-decoding: `..`, encoded slashes, backslashes and NUL are refused (400), dotfiles
+//!    are hidden (404).
+//! 2. `Root::open_beneath` opens it with `openat2(RESOLVE_BENEATH)`: the kernel refuses any
+//!    resolution, symlinks included, that would leave the root (403). An absolute symlink that
+//!    points inside is resolved here and opened beneath the root again; where the kernel lacks
+//!    openat2 the same check is made on the canonical path.
+
+use std::borrow::Cow;
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use percent_encoding::percent_decode_str;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+
+/// How files are opened. O_NONBLOCK: a FIFO someone dropped into the root must not block the
+/// loop on open.
+const OPEN_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::NONBLOCK);
+
+/// An open root directory.
+#[derive(Debug)]
+pub struct Root {
+    dir: File,
+    path: PathBuf,
+    /// Set once openat2 turned out to be unavailable (old kernel or a seccomp filter).
+    openat2_unavailable: AtomicBool,
+}
+
+impl Root {
+    /// Opens `path`; it must be a directory.
+    pub fn open(path: impl AsRef<Path>) -> io::Result<Root> {
+        let path = path.as_ref().canonicalize()?;
+        let fd = rustix::fs::open(
+            &path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root {
+            dir: File::from(fd),
+            path,
+            openat2_unavailable: AtomicBool::new(false),
+        })
+    }
+
+    /// The canonical path of the root directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn open_with_metadata(&self, relative: &Path) -> io::Result<(File, Metadata)> {
+        let file = self.open_beneath(relative)?;
+        let metadata = file.metadata()?;
+        Ok((file, metadata))
+    }
+
+    /// Opens `relative` (no leading slash) without ever resolving outside the root.
+    pub fn open_beneath(&self, relative: &Path) -> io::Result<File> {
+        let target: &Path = if relative.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            relative
+        };
+        if self.openat2_unavailable.load(Ordering::Relaxed) {
+            return self.open_canonical(target);
+        }
+        match self.openat2_beneath(target) {
+            Ok(file) => Ok(file),
+            // An absolute symlink is refused by RESOLVE_BENEATH even when it points inside the
+            // root; resolve it ourselves and let the kernel check the result again.
+            Err(rustix::io::Errno::XDEV) => self.open_canonical(target),
+            Err(rustix::io::Errno::NOSYS) | Err(rustix::io::Errno::PERM) => {
+                self.openat2_unavailable.store(true, Ordering::Relaxed);
+                self.open_canonical(target)
+            }
+            Err(errno) => Err(errno.into()),
+        }
+    }
+
+    fn openat2_beneath(&self, target: &Path) -> rustix::io::Result<File> {
+        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        rustix::fs::openat2(&self.dir, target, OPEN_FLAGS, Mode::empty(), resolve).map(File::from)
+    }
+
+    /// The slow path: resolve every symlink, check containment, then open the resolved path
+    /// (beneath the root again where openat2 exists, so a symlink swapped in between is caught).
+    fn open_canonical(&self, target: &Path) -> io::Result<File> {
+        let canonical = self.path.join(target).canonicalize()?;
+        let Ok(inside) = canonical.strip_prefix(&self.path) else {
+            return Err(io::Error::from_raw_os_error(
+                rustix::io::Errno::XDEV.raw_os_error(),
+            ));
+        };
+        if self.openat2_unavailable.load(Ordering::Relaxed) {
+            return Ok(File::from(rustix::fs::open(
+                &canonical,
+                OPEN_FLAGS,
+                Mode::empty(),
+            )?));
+        }
+        let inside = if inside.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            inside
+        };
+        Ok(self.openat2_beneath(inside)?)
+    }
+}
+
+/// Turns the URL path into a relative filesystem path, or the status to refuse it with.
+pub fn sanitize(path: &str) -> Result<PathBuf, u16> {
+    let mut relative = PathBuf::new();
+    for raw_segment in path.split('/') {
+        let segment: Cow<'_, [u8]> = percent_decode_str(raw_segment).into();
+        match &*segment {
+            b"" | b"." => continue,
+            b".." => return Err(400),
+            bytes if bytes.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) => return Err(400),
+            // Dotfiles (.env, .git) are private: not found, rather than revealing they exist.
+            [b'.', ..] => return Err(404),
+            bytes => relative.push(std::ffi::OsStr::from_bytes(bytes)),
+        }
+    }
+    Ok(relative)
+}
+
+/// The status for a failed open.
+pub fn status_for(error: &io::Error) -> u16 {
+    match error.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
+        io::ErrorKind::PermissionDenied => 403,
+        _ => match error.raw_os_error() {
+            // EXDEV: the path escapes the root; ELOOP: a symlink loop or a magic link.
+            Some(code)
+                if code == rustix::io::Errno::XDEV.raw_os_error()
+                    || code == rustix::io::Errno::LOOP.raw_os_error() =>
+            {
+                403
+            }
+            Some(code) if code == rustix::io::Errno::NAMETOOLONG.raw_os_error() => 404,
+            _ => 500,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_accepts_plain_paths() {
+        assert_eq!(sanitize("/"), Ok(PathBuf::new()));
+        assert_eq!(sanitize("/a/b.txt"), Ok(PathBuf::from("a/b.txt")));
+        assert_eq!(sanitize("//a/./b%20c"), Ok(PathBuf::from("a/b c")));
+    }
+
+    #[test]
+    fn sanitize_rejects_escapes_and_hides_dotfiles() {
+        let cases = [
+            ("/../etc/passwd", 400),
+            ("/%2e%2e/etc/passwd", 400),
+            ("/%2E%2E/etc/passwd", 400),
+            ("/a/..%2f..%2fetc", 400),
+            ("/a%5c..%5cb", 400),
+            ("/a\\..\\b", 400),
+            ("/foo%00.txt", 400),
+            ("/.env", 404),
+            ("/%2eenv", 404),
+            ("/dir/.git/config", 404),
+        ];
+        for (path, status) in cases {
+            assert_eq!(sanitize(path), Err(status), "{path}");
+        }
+    }
+
+    /// Both ways of opening (openat2, and the canonical-path fallback for kernels without it)
+    /// serve symlinks that stay inside the root and refuse those that leave it.
+    #[test]
+    fn containment_holds_with_and_without_openat2() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "secret").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("file"), "ok").unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.path().join(name)).unwrap();
+        };
+        link(&outside.path().join("secret"), "out");
+        link(&root.path().join("file"), "in-absolute");
+        link(Path::new("file"), "in-relative");
+        link(Path::new("../../../../../../etc/passwd"), "up");
+
+        for without_openat2 in [false, true] {
+            let files = Root::open(root.path()).unwrap();
+            files
+                .openat2_unavailable
+                .store(without_openat2, Ordering::Relaxed);
+            for name in ["file", "in-absolute", "in-relative"] {
+                assert!(files.open_beneath(Path::new(name)).is_ok(), "{name}");
+            }
+            for name in ["out", "up"] {
+                let error = files.open_beneath(Path::new(name)).unwrap_err();
+                assert_eq!(
+                    status_for(&error),
+                    403,
+                    "{name} without openat2: {without_openat2}"
+                );
+            }
+        }
+    }
+}
