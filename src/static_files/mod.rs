@@ -373,7 +373,8 @@ impl StaticFiles {
                 let variant = Variant {
                     data,
                     len: sidecar.len,
-                    etag: sidecar.etag.clone(),
+                    // The sidecar's own validator, marked so it never equals the identity's.
+                    etag: coded_etag(&sidecar.etag, coding),
                     coding: Some(coding),
                 };
                 return Some((variant, alternatives));
@@ -387,11 +388,7 @@ impl StaticFiles {
                     len: bytes.len() as u64,
                     data: Data::Bytes(bytes),
                     // The same file, another representation: its own strong validator.
-                    etag: format!(
-                        "{}-{}\"",
-                        info.etag.trim_end_matches('"'),
-                        coding.extension()
-                    ),
+                    etag: coded_etag(&info.etag, coding),
                     coding: Some(coding),
                 };
                 return Some((variant, alternatives));
@@ -442,6 +439,11 @@ impl Data {
             }
         }
     }
+}
+
+/// `"abc"` → `"abc-br"`: a validator per content coding.
+fn coded_etag(etag: &str, coding: Coding) -> String {
+    format!("{}-{}\"", etag.trim_end_matches('"'), coding.extension())
 }
 
 /// 301 to the same path with a trailing slash, as a relative reference (RFC 9110 §10.2.2):
