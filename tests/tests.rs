@@ -13,12 +13,18 @@ mod support;
 
 #[path = "suite/api_auth.rs"]
 mod api_auth;
+#[path = "suite/api_chat.rs"]
+mod api_chat;
 #[path = "suite/api_general.rs"]
 mod api_general;
 #[path = "suite/api_posts.rs"]
 mod api_posts;
 #[path = "suite/api_search.rs"]
 mod api_search;
+#[path = "suite/browser_chat.rs"]
+mod browser_chat;
+#[path = "suite/chat_load.rs"]
+mod chat_load;
 #[path = "suite/curl.rs"]
 mod curl;
 #[path = "suite/http1.rs"]

@@ -4,6 +4,7 @@
 #
 #   benches/load/compare.sh [PATH] [CONNECTIONS] [SECONDS] [ROUNDS]
 #   defaults:                /hello.txt  64        5         3
+#   ROOT=dir serves another directory; LL_ARGS="--file-cache-bytes 0" adds looplight flags.
 #
 # Needs wrk (apt-get install wrk); nginx is optional (apt-get install nginx).
 # Prints requests/s per round and the median of each, then the ratio.
@@ -18,7 +19,7 @@ server_cpu=0
 wrk_cpu=1
 ll_port=18180
 nginx_port=18181
-root=$(pwd)/www
+root=${ROOT:-$(pwd)/www}
 
 cargo build --release --quiet
 work=$(mktemp -d)
@@ -26,8 +27,9 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
+# shellcheck disable=SC2086 # LL_ARGS is a list of flags
 taskset -c $server_cpu target/release/looplight --quiet --addr 127.0.0.1:$ll_port --root "$root" \
-    > "$work/looplight.out" &
+    --db "$work/bench.db" ${LL_ARGS:-} > "$work/looplight.out" &
 pids+=($!)
 
 have_nginx=false

@@ -6,6 +6,8 @@
 //! 3. for each event: accept until `WouldBlock` (listener), start a graceful shutdown (signal),
 //!    or drive the connection (socket);
 //! 4. drive the connections that yielded their turn last tick;
+//!    (after any connection ran a handler, the events it published are written to their
+//!    subscribers at once, before anyone else is served);
 //! 5. fire due timers;
 //! 6. flush the access log.
 //!
@@ -176,7 +178,6 @@ impl EventLoop {
             for slot in std::mem::take(&mut self.yielded) {
                 self.drive(slot);
             }
-            self.deliver_published();
             // 5. Timers, and accepting again once there is room.
             self.fire_timers();
             if self.accept_blocked
@@ -269,6 +270,9 @@ impl EventLoop {
         };
         let flow = conn.drive(&mut self.shared.ctx(self.now));
         self.apply(slot, flow);
+        // Before anyone else is served: a stream that subscribes next must not get an event
+        // it already replayed from the store.
+        self.deliver_published();
     }
 
     /// Closes, or updates registration and timer for, the connection in `slot`.
@@ -330,6 +334,7 @@ impl EventLoop {
                 Flow::Open
             };
             self.apply(key.slot, flow);
+            self.deliver_published();
         }
     }
 
@@ -364,6 +369,7 @@ impl EventLoop {
             }
             let flow = conn.on_job_done(response, &mut self.shared.ctx(self.now));
             self.apply(key.slot, flow);
+            self.deliver_published();
         }
     }
 

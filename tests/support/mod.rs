@@ -3,7 +3,10 @@
 //! (`--db TMP/looplight.db`, never the default), and provides a small,
 //! strict raw HTTP/1.1 client on top of `std::net::TcpStream`. `api` and
 //! `json` add a request builder, a strict JSON parser and the JSON API
-//! contract's assertions.
+//! contract's assertions; `sse` reads never-ending event streams (chunked
+//! framing and server-sent events) incrementally with deadlines, `chat` has
+//! the chat API's helpers, and `webdriver` is a small W3C WebDriver client
+//! for the two-browser chat test.
 //!
 //! Everything here is deliberately independent of the server's own code: the
 //! client parses responses itself (status line, header fields, Content-Length
@@ -25,9 +28,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tempfile::TempDir;
 
 pub mod api;
+pub mod chat;
 pub mod json;
+pub mod sse;
+pub mod webdriver;
 pub use api::*;
+pub use chat::*;
 pub use json::*;
+pub use sse::*;
 
 /// Upper bound for any single blocking socket operation.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
