@@ -21,14 +21,17 @@
 //! response before the client reads it.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::Interest;
 use mio::net::TcpStream;
+use rustix::net::SendFlags;
 
 use crate::config::Config;
 use crate::events::{self, EventStream};
@@ -50,6 +53,9 @@ use crate::server::topics::Topics;
 pub const FILE_CHUNK: usize = 64 * 1024;
 /// Stop processing pipelined requests while this much output is waiting.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
+/// Bodies up to this size are copied behind their head; larger shared ones are written from
+/// the cache (writev), saving the copy and a write buffer that would outgrow the pool's.
+const INLINE_BODY: usize = 8 * 1024;
 /// Most bytes one sendfile call is asked to move.
 const SENDFILE_CHUNK: usize = 1024 * 1024;
 /// Unsent bytes an event-stream subscriber may fall behind before it is dropped.
@@ -112,6 +118,12 @@ struct Waiting {
 enum Writing {
     /// Whatever is in `write_buf` (possibly nothing).
     Buffer,
+    /// `write_buf`, then `bytes[range]` (a body shared with the file cache); no later response
+    /// may start before it ends.
+    Shared {
+        bytes: Arc<[u8]>,
+        range: Range<usize>,
+    },
     /// `write_buf`, then `remaining` bytes of `file` from `offset` (sendfile); no later
     /// response may start before it ends.
     File {
@@ -317,13 +329,17 @@ impl Conn {
 
     /// Whether output is waiting to be sent.
     fn has_output(&self) -> bool {
-        self.written < self.write_buf.len() || matches!(self.writing, Writing::File { .. })
+        self.written < self.write_buf.len()
+            || matches!(self.writing, Writing::File { .. } | Writing::Shared { .. })
     }
 
     /// Whether to stop producing responses until the client reads some.
     fn output_backed_up(&self) -> bool {
         self.unsent() > OUTPUT_HIGH_WATER
-            || matches!(self.writing, Writing::File { .. } | Writing::Stream { .. })
+            || matches!(
+                self.writing,
+                Writing::File { .. } | Writing::Shared { .. } | Writing::Stream { .. }
+            )
     }
 
     /// Bytes queued in the write buffer and not yet written.
@@ -749,7 +765,11 @@ impl Conn {
         match body {
             Body::Empty => {}
             Body::Bytes(bytes) => self.write_buf.extend_from_slice(&bytes),
-            Body::Shared { bytes, range } => self.write_buf.extend_from_slice(&bytes[range]),
+            Body::Shared { bytes, range } if range.len() <= INLINE_BODY => {
+                self.write_buf.extend_from_slice(&bytes[range]);
+            }
+            // Larger: written straight from the cache, no copy.
+            Body::Shared { bytes, range } => self.writing = Writing::Shared { bytes, range },
             // Small: behind the head, one write for both.
             Body::File { file, offset, len } if len <= FILE_CHUNK as u64 => {
                 if !append_from_file(&mut self.write_buf, &file, offset, len) {
@@ -776,58 +796,89 @@ impl Conn {
 
     // ---- step 3: flush ------------------------------------------------------------------
 
-    /// Writes until the output is gone or the socket is full; refills from a streamed file.
-    /// Returns whether any byte was written.
+    /// Writes until the output is gone or the socket is full: the write buffer, then a body
+    /// shared from the file cache (in the same writev as the head) or a file (sendfile, the
+    /// head sent with MSG_MORE so it shares a segment with the first file bytes). Returns
+    /// whether any byte was written.
     fn flush(&mut self, ctx: &mut Ctx<'_>) -> io::Result<bool> {
         let mut wrote = false;
         while self.writable {
-            if self.written < self.write_buf.len() {
-                match self.socket.write(&self.write_buf[self.written..]) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => {
-                        self.written += n;
-                        self.last_write = ctx.now;
-                        wrote = true;
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        self.writable = false
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                    Err(error) => return Err(error),
+            let result = if self.written < self.write_buf.len() {
+                let head = &self.write_buf[self.written..];
+                match &self.writing {
+                    Writing::Shared { bytes, range } => self
+                        .socket
+                        .write_vectored(&[IoSlice::new(head), IoSlice::new(&bytes[range.clone()])]),
+                    Writing::File { .. } => rustix::net::send(&self.socket, head, SendFlags::MORE)
+                        .map_err(io::Error::from),
+                    _ => self.socket.write(head),
                 }
-                continue;
-            }
-            self.write_buf.clear();
-            self.written = 0;
-            let Writing::File {
-                file,
-                offset,
-                remaining,
-            } = &mut self.writing
-            else {
-                break;
+            } else {
+                self.write_buf.clear();
+                self.written = 0;
+                match &mut self.writing {
+                    Writing::Shared { bytes, range } => self.socket.write(&bytes[range.clone()]),
+                    // The kernel copies file pages to the socket: no read into user space.
+                    Writing::File {
+                        file,
+                        offset,
+                        remaining,
+                    } => {
+                        let chunk = usize::try_from(*remaining)
+                            .unwrap_or(usize::MAX)
+                            .min(SENDFILE_CHUNK);
+                        rustix::fs::sendfile(&self.socket, &*file, Some(offset), chunk)
+                            .map_err(io::Error::from)
+                    }
+                    _ => break,
+                }
             };
-            // The kernel copies file pages to the socket: no read into user space.
-            let chunk = usize::try_from(*remaining)
-                .unwrap_or(usize::MAX)
-                .min(SENDFILE_CHUNK);
-            match rustix::fs::sendfile(&self.socket, &*file, Some(offset), chunk) {
-                // The file is shorter than announced: end the message visibly truncated.
-                Ok(0) => self.abort_after_flush(),
+            match result {
+                // A socket takes nothing only if it is broken; a file gives nothing if it
+                // shrank: end the message visibly truncated.
+                Ok(0)
+                    if matches!(self.writing, Writing::File { .. })
+                        && self.written == self.write_buf.len() =>
+                {
+                    self.abort_after_flush();
+                }
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    *remaining -= n as u64;
+                    self.advance(n);
                     self.last_write = ctx.now;
                     wrote = true;
-                    if *remaining == 0 {
-                        self.writing = Writing::Buffer;
-                    }
                 }
-                Err(rustix::io::Errno::AGAIN) => self.writable = false,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(errno) => return Err(errno.into()),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => self.writable = false,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
             }
         }
         Ok(wrote)
+    }
+
+    /// Accounts `n` written bytes: the write buffer's first, then the body's.
+    fn advance(&mut self, n: usize) {
+        let from_buffer = n.min(self.unsent());
+        self.written += from_buffer;
+        let from_body = n - from_buffer;
+        if from_body == 0 {
+            return;
+        }
+        let done = match &mut self.writing {
+            Writing::Shared { range, .. } => {
+                range.start += from_body;
+                range.start >= range.end
+            }
+            // sendfile moved `offset` itself.
+            Writing::File { remaining, .. } => {
+                *remaining -= from_body as u64;
+                *remaining == 0
+            }
+            _ => false,
+        };
+        if done {
+            self.writing = Writing::Buffer;
+        }
     }
 
     /// After the three steps: decides whether the connection lives on, lingers, or closes.
