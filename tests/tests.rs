@@ -37,3 +37,5 @@ mod limits;
 mod pages;
 #[path = "suite/static_files.rs"]
 mod static_files;
+#[path = "suite/static_rfc.rs"]
+mod static_rfc;

@@ -233,9 +233,18 @@ impl Conn {
 
     /// The deadline was reached (the loop checked it against [`Conn::deadline`]).
     pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) -> Flow {
-        if self.has_output() || matches!(self.writing, Writing::Lingering { .. }) {
-            // The client is not reading our output, or the linger is over.
-            return Flow::Close;
+        if let Writing::Lingering { .. } = self.writing {
+            return Flow::Close; // the linger is over
+        }
+        if self.has_output() {
+            // Before dropping a client for not reading, see whether it took anything: the
+            // kernel reports writability only once a good share of a (large) send buffer is
+            // free, so a slow but steady reader can look stalled from here.
+            self.writable = true;
+            return match self.flush(ctx) {
+                Ok(true) => self.drive(ctx),
+                _ => Flow::Close,
+            };
         }
         if let Writing::Stream { .. } = self.writing {
             // An idle stream: a comment line keeps it (and any proxy on the way) alive.

@@ -118,7 +118,7 @@ pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
 }
 
 /// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )` in thousandths (§12.4.2).
-fn parse_q(value: &[u8]) -> Option<u16> {
+pub fn parse_q(value: &[u8]) -> Option<u16> {
     let value = value.trim_ascii();
     let (whole, fraction) = match value.iter().position(|&b| b == b'.') {
         Some(dot) => (&value[..dot], &value[dot + 1..]),

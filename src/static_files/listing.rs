@@ -11,6 +11,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustix::fs::{AtFlags, Dir, FileType};
 use serde::Serialize;
 
+use super::encoding::parse_q;
 use crate::IntoResponse;
 use crate::http::request::Request;
 use crate::http::response::Response;
@@ -62,15 +63,41 @@ pub fn listing(request: &Request<'_>, dir: File, url_path: &str) -> Response {
         entries,
         truncated,
     };
-    let wants_json = request.header("accept").is_some_and(|accept| {
-        accept
-            .windows(16)
-            .any(|w| w.eq_ignore_ascii_case(b"application/json"))
-    });
+    let wants_json = request.header("accept").is_some_and(prefers_json);
     if wants_json {
         return Json(listing).into_response().with_header("Vary", "Accept");
     }
     Response::html(200, html(&listing)).with_header("Vary", "Accept")
+}
+
+/// Whether `Accept` (RFC 9110 §12.5.1) weighs `application/json` above zero and at least as
+/// high as HTML (`text/html`, `text/*` or `*/*`).
+fn prefers_json(accept: &[u8]) -> bool {
+    let mut json = 0;
+    let mut html = 0;
+    for element in accept.split(|&b| b == b',') {
+        let mut parts = element.split(|&b| b == b';');
+        let range = parts.next().unwrap_or_default().trim_ascii();
+        let q = parts
+            .filter_map(|param| {
+                let param = param.trim_ascii();
+                let value = param
+                    .strip_prefix(b"q=")
+                    .or_else(|| param.strip_prefix(b"Q="))?;
+                parse_q(value)
+            })
+            .next()
+            .unwrap_or(1000);
+        if range.eq_ignore_ascii_case(b"application/json") {
+            json = json.max(q);
+        } else if [&b"text/html"[..], b"text/*", b"*/*"]
+            .iter()
+            .any(|html_range| range.eq_ignore_ascii_case(html_range))
+        {
+            html = html.max(q);
+        }
+    }
+    json > 0 && json >= html
 }
 
 fn read_entries(dir: File) -> rustix::io::Result<(Vec<Entry>, bool)> {
@@ -160,6 +187,16 @@ fn escape(text: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_weights_pick_json_or_html() {
+        assert!(prefers_json(b"application/json"));
+        assert!(prefers_json(b"application/json, text/html;q=0.5"));
+        assert!(!prefers_json(b"text/html, application/json;q=0"));
+        assert!(!prefers_json(b"application/json;q=0, text/html"));
+        assert!(!prefers_json(b"text/html,application/xhtml+xml,*/*;q=0.8"));
+        assert!(!prefers_json(b"*/*"));
+    }
 
     #[test]
     fn names_are_escaped_in_text_and_encoded_in_links() {
