@@ -25,8 +25,9 @@
 //! });
 //! // Slow work runs on the helper pool; the connection waits without blocking the loop.
 //! app.post("/api/slow", |_request| Reply::later(|| Json("done")));
-//! app.static_dir("/", "www").unwrap();
-//! Server::bind(Config::defaults()).unwrap().run(app).unwrap();
+//! app.static_dir("/", "www")?;
+//! Server::bind(Config::defaults())?.run(app)?;
+//! # Ok::<(), std::io::Error>(())
 //! ```
 
 use std::borrow::Cow;
