@@ -5,10 +5,11 @@
 // Every piece of server data is rendered with textContent / text nodes, never innerHTML.
 (function () {
   var shared = window.looplightApi;
+  var setStatus = shared.setStatus;
+  var Ctl = shared.FormControl;
   var ApiError = shared.ApiError;
   var api = shared.api;
   var errText = shared.errText;
-  var retrySeconds = shared.retrySeconds;
 
   var HISTORY = 50;        // messages loaded on entering the room
   var MAX_CHARS = 2000;    // longest message the API accepts
@@ -54,73 +55,11 @@
 
   function clear(n) { while (n.firstChild) n.removeChild(n.firstChild); }
 
-  function setStatus(node, text, kind) {
-    text = String(text || "");
-    node.className = "status" + (kind ? " " + kind : "");
-    node.textContent = text.charAt(0).toUpperCase() + text.slice(1);
-  }
 
   function status(text, kind) { setStatus(el.status, text, kind); }
 
   function ready() { document.body.dataset.ready = "true"; }
 
-  // ---------- forms with a busy state and a 429 cool-down (as in login.js) ----------
-
-  function Ctl(form, button, statusNode) {
-    this.form = form; this.button = button; this.status = statusNode;
-    this.label = button.textContent; this.busy = false; this.lockedUntil = 0; this.timer = null;
-  }
-  Ctl.prototype.blocked = function () { return this.busy || Date.now() < this.lockedUntil; };
-  Ctl.prototype.start = function (text) {
-    this.busy = true;
-    this.form.setAttribute("aria-busy", "true");
-    this.button.setAttribute("aria-disabled", "true");
-    if (text != null) setStatus(this.status, text, "");
-  };
-  Ctl.prototype.stop = function () {
-    this.busy = false;
-    this.form.removeAttribute("aria-busy");
-    if (Date.now() >= this.lockedUntil) this.button.removeAttribute("aria-disabled");
-  };
-  Ctl.prototype.fail = function (e, prefix) {
-    if (e.status === 429) {
-      var secs = retrySeconds(e.retryAfter);
-      var msg = (e.message || "Too many attempts").replace(/[.!\s]+$/, "");
-      setStatus(this.status, secs != null
-        ? msg + " — try again in " + secs + " s."
-        : msg + " — please wait a little and try again.", "error");
-      if (secs != null && secs > 0) this.lock(secs);
-      return;
-    }
-    setStatus(this.status, (prefix || "") + errText(e), "error");
-  };
-  // Keep the button unusable for `secs` seconds, counting down on its label (not in the live region).
-  Ctl.prototype.lock = function (secs) {
-    var self = this;
-    this.lockedUntil = Date.now() + secs * 1000;
-    this.button.setAttribute("aria-disabled", "true");
-    clearInterval(this.timer);
-    var tick = function () {
-      var left = Math.ceil((self.lockedUntil - Date.now()) / 1000);
-      if (left <= 0) {
-        clearInterval(self.timer);
-        self.button.textContent = self.label;
-        if (!self.busy) self.button.removeAttribute("aria-disabled");
-        return;
-      }
-      self.button.textContent = self.label + " (wait " + left + " s)";
-    };
-    tick();
-    this.timer = setInterval(tick, 1000);
-  };
-
-  Ctl.prototype.unlock = function () {
-    if (!this.lockedUntil) return;
-    clearInterval(this.timer);
-    this.lockedUntil = 0;
-    this.button.textContent = this.label;
-    if (!this.busy) this.button.removeAttribute("aria-disabled");
-  };
 
   var loginCtl = new Ctl(el.loginForm, $("login-submit"), $("login-status"));
   var regCtl = new Ctl(el.regForm, $("register-submit"), $("register-status"));

@@ -3,9 +3,9 @@
 // Login and registration for looplight. Server data is shown with textContent only.
 (function () {
   var shared = window.looplightApi;
-  var ApiError = shared.ApiError;
+  var setStatus = shared.setStatus;
+  var Ctl = shared.FormControl;
   var api = shared.api;
-  var retrySeconds = shared.retrySeconds;
 
   var $ = function (id) { return document.getElementById(id); };
   var loginForm = $("login-form"), regForm = $("register-form");
@@ -24,60 +24,6 @@
 
 
 
-  function setStatus(node, text, kind) {
-    text = String(text || "");
-    node.className = "status" + (kind ? " " + kind : "");
-    node.textContent = text.charAt(0).toUpperCase() + text.slice(1);
-  }
-
-  // Per-form state: busy while a request runs, locked while a 429 cools down.
-  function Ctl(form, button, statusNode) {
-    this.form = form; this.button = button; this.status = statusNode;
-    this.label = button.textContent; this.busy = false; this.lockedUntil = 0; this.timer = null;
-  }
-  Ctl.prototype.blocked = function () { return this.busy || Date.now() < this.lockedUntil; };
-  Ctl.prototype.start = function (text) {
-    this.busy = true;
-    this.form.setAttribute("aria-busy", "true");
-    this.button.setAttribute("aria-disabled", "true");
-    setStatus(this.status, text, "");
-  };
-  Ctl.prototype.stop = function () {
-    this.busy = false;
-    this.form.removeAttribute("aria-busy");
-    if (Date.now() >= this.lockedUntil) this.button.removeAttribute("aria-disabled");
-  };
-  Ctl.prototype.fail = function (e, prefix) {
-    var secs = e.status === 429 ? retrySeconds(e.retryAfter) : null;
-    if (e.status === 429) {
-      var msg = (e.message || "Too many attempts").replace(/[.!\s]+$/, "");
-      setStatus(this.status, secs != null
-        ? msg + " — try again in " + secs + " s."
-        : msg + " — please wait a little and try again.", "error");
-      if (secs != null && secs > 0) this.lock(secs);
-      return;
-    }
-    setStatus(this.status, (prefix || "") + e.message, "error");
-  };
-  // Keep the button unusable for `secs` seconds, counting down on its label (not in the live region).
-  Ctl.prototype.lock = function (secs) {
-    var self = this;
-    this.lockedUntil = Date.now() + secs * 1000;
-    this.button.setAttribute("aria-disabled", "true");
-    clearInterval(this.timer);
-    var tick = function () {
-      var left = Math.ceil((self.lockedUntil - Date.now()) / 1000);
-      if (left <= 0) {
-        clearInterval(self.timer);
-        self.button.textContent = self.label;
-        if (!self.busy) self.button.removeAttribute("aria-disabled");
-        return;
-      }
-      self.button.textContent = self.label + " (wait " + left + " s)";
-    };
-    tick();
-    this.timer = setInterval(tick, 1000);
-  };
 
   var loginCtl = new Ctl(loginForm, $("login-submit"), $("login-status"));
   var regCtl = new Ctl(regForm, $("register-submit"), $("register-status"));
