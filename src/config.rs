@@ -119,6 +119,47 @@ pub struct Config {
     /// Insert this many generated posts on start (for load tests), then serve.
     #[arg(long, value_name = "COUNT", default_value_t = 0)]
     pub seed_posts: u64,
+
+    /// Also serve HTTPS on this address (default 127.0.0.1:8443 when --cert or
+    /// --tls-self-signed is given without it).
+    #[arg(long, value_name = "HOST:PORT", help_heading = "HTTPS")]
+    pub tls_addr: Option<SocketAddr>,
+
+    /// Certificate chain for HTTPS, PEM (leaf first). SIGHUP reloads it.
+    #[arg(long, value_name = "PEM", requires = "key", help_heading = "HTTPS")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key for --cert, PEM (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "PEM", requires = "cert", help_heading = "HTTPS")]
+    pub key: Option<PathBuf>,
+
+    /// Serve HTTPS with a self-signed certificate for localhost, generated on first run and
+    /// kept next to --db; its fingerprint and how to trust it are printed at start.
+    #[arg(long, conflicts_with = "cert", help_heading = "HTTPS")]
+    pub tls_self_signed: bool,
+
+    /// Answer every plain-HTTP request except /healthz with a redirect (308) to HTTPS.
+    #[arg(long, help_heading = "HTTPS")]
+    pub redirect_http: bool,
+
+    /// Send Strict-Transport-Security with this max-age (seconds) on HTTPS responses.
+    #[arg(long, value_name = "SECS", help_heading = "HTTPS")]
+    pub hsts: Option<u64>,
+}
+
+/// Where HTTPS listens when only a certificate source is given: 127.0.0.1:8443.
+pub const DEFAULT_TLS_ADDR: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    8443,
+));
+
+/// Where the certificate and key for HTTPS come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertSource {
+    /// PEM files the operator provides.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A localhost certificate generated once and kept in `dir` (next to the database).
+    SelfSigned { dir: PathBuf },
 }
 
 impl Config {
@@ -142,6 +183,47 @@ impl Config {
             list_dirs: self.list_dirs,
             spa: self.spa,
         }
+    }
+
+    /// Where the HTTPS certificate comes from; `None` when HTTPS is off.
+    pub fn cert_source(&self) -> Option<CertSource> {
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            return Some(CertSource::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        if self.tls_self_signed {
+            let dir = match self.db.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            return Some(CertSource::SelfSigned { dir });
+        }
+        None
+    }
+
+    /// The HTTPS address, if HTTPS is on.
+    pub fn tls_listen_addr(&self) -> Option<SocketAddr> {
+        self.cert_source()?;
+        Some(self.tls_addr.unwrap_or(DEFAULT_TLS_ADDR))
+    }
+
+    /// Flag combinations clap cannot express; the message names the flags to fix.
+    pub fn check(&self) -> Result<(), String> {
+        let tls = self.cert_source().is_some();
+        if self.tls_addr.is_some() && !tls {
+            return Err("--tls-addr needs --cert and --key, or --tls-self-signed".into());
+        }
+        if self.redirect_http && !tls {
+            return Err(
+                "--redirect-http needs HTTPS (--cert and --key, or --tls-self-signed)".into(),
+            );
+        }
+        if self.hsts.is_some() && !tls {
+            return Err("--hsts needs HTTPS (--cert and --key, or --tls-self-signed)".into());
+        }
+        Ok(())
     }
 
     /// The configuration with every flag at its default.

@@ -1,11 +1,13 @@
 //! The `looplight` binary: flags → Config → App (API routes + www/) → Server::run.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use looplight::api::ApiSettings;
+use looplight::server::tls::CertificateInfo;
 use looplight::{App, Config, Server};
 
 fn main() -> ExitCode {
@@ -30,15 +32,67 @@ fn run(config: Config) -> std::io::Result<()> {
                 format!("--root {}: {error}", config.root.display()),
             )
         })?;
+    let (redirect_http, hsts) = (config.redirect_http, config.hsts);
     let server = Server::bind(config)?;
-    // The first line of stdout, flushed at once: scripts and tests read the address from it.
+    if let Some(tls_addr) = server.tls_addr() {
+        if redirect_http {
+            app.redirect_to_https(tls_addr.port(), &host_of(tls_addr));
+        }
+        if let Some(max_age) = hsts {
+            app.hsts(max_age);
+        }
+    }
+    // The first line of stdout, flushed at once: scripts and tests read the address from it
+    // (and the HTTPS address from the second line, when HTTPS is on).
     let mut stdout = std::io::stdout().lock();
     writeln!(
         stdout,
         "looplight listening on http://{}",
         server.local_addr()
     )?;
+    if let Some(tls_addr) = server.tls_addr() {
+        writeln!(stdout, "looplight listening on https://{tls_addr}")?;
+    }
     stdout.flush()?;
     drop(stdout);
+    if let (Some(certificate), Some(tls_addr)) = (server.certificate(), server.tls_addr()) {
+        explain_certificate(certificate, tls_addr);
+    }
     server.run(app)
+}
+
+/// The host name for URLs to `addr`: `localhost` for a wildcard address.
+fn host_of(addr: SocketAddr) -> String {
+    match addr {
+        _ if addr.ip().is_unspecified() => "localhost".to_owned(),
+        SocketAddr::V4(v4) => v4.ip().to_string(),
+        SocketAddr::V6(v6) => format!("[{}]", v6.ip()),
+    }
+}
+
+/// Tells the operator (on stderr) which certificate HTTPS serves and, for a self-signed one,
+/// how to trust it.
+fn explain_certificate(certificate: &CertificateInfo, tls_addr: SocketAddr) {
+    let path = std::fs::canonicalize(&certificate.cert_path)
+        .unwrap_or_else(|_| certificate.cert_path.clone());
+    let path = path.display();
+    let fingerprint = &certificate.fingerprint;
+    let Some(spki) = &certificate.spki_sha256 else {
+        eprintln!("looplight: HTTPS certificate {path} (SHA-256 {fingerprint})");
+        return;
+    };
+    let made = if certificate.generated {
+        "generated now"
+    } else {
+        "reused"
+    };
+    let url = format!("https://localhost:{}/", tls_addr.port());
+    eprintln!(
+        "looplight: HTTPS uses a self-signed certificate for localhost ({made}): {path}\n\
+         looplight:   SHA-256 fingerprint: {fingerprint}\n\
+         looplight:   curl: curl --cacert {path} {url}\n\
+         looplight:   browser: open {url} and accept the warning once the certificate's SHA-256 \
+         fingerprint matches the one above; or import {path} as a trusted certificate; or start \
+         Chromium with --ignore-certificate-errors-spki-list={spki}"
+    );
 }

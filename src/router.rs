@@ -11,6 +11,10 @@
 //!    405 with `Allow`.
 //! 4. Static directories, longest mount prefix first; nothing matched is a 404.
 //!
+//! With HTTPS configured, a plain-HTTP request may be redirected to HTTPS first
+//! ([`App::redirect_to_https`]; `/healthz` stays reachable so load balancers can probe), and
+//! responses over TLS may carry `Strict-Transport-Security` ([`App::hsts`]).
+//!
 //! Under a JSON prefix (`json_errors("/api")`) every error, a 404 for an unknown path included,
 //! is a JSON body, and configured CORS origins get their headers.
 //!
@@ -158,7 +162,23 @@ pub struct App {
     /// Origins allowed to call the JSON prefixes from a browser.
     cors_origins: Vec<String>,
     publisher: Publisher,
+    /// Plain-HTTP requests are redirected to HTTPS on this port.
+    https_redirect: Option<HttpsRedirect>,
+    /// The `Strict-Transport-Security` value for responses over TLS.
+    hsts: Option<String>,
 }
+
+/// Where plain-HTTP requests are sent instead (see [`App::redirect_to_https`]).
+#[derive(Debug, Clone)]
+struct HttpsRedirect {
+    port: u16,
+    /// The host for requests without one (HTTP/1.0 without `Host`).
+    fallback_host: String,
+}
+
+/// The one path a plain-HTTP request reaches while redirecting: health probes often cannot
+/// follow a redirect or speak TLS.
+const HEALTH_PATH: &str = "/healthz";
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -288,8 +308,69 @@ impl App {
         self
     }
 
+    /// Answers plain-HTTP requests (all but `/healthz`) with a 308 redirect to the same
+    /// path and query on `https://HOST:port` (RFC 9110 §15.4.9: the method and body are
+    /// kept). `fallback_host` stands in when a request names no host.
+    pub fn redirect_to_https(&mut self, port: u16, fallback_host: &str) -> &mut Self {
+        self.https_redirect = Some(HttpsRedirect {
+            port,
+            fallback_host: fallback_host.to_owned(),
+        });
+        self
+    }
+
+    /// Adds `Strict-Transport-Security: max-age=…` to every response sent over TLS (RFC 6797;
+    /// browsers ignore it over plain HTTP, so it is not sent there).
+    pub fn hsts(&mut self, max_age_seconds: u64) -> &mut Self {
+        self.hsts = Some(format!("max-age={max_age_seconds}"));
+        self
+    }
+
     /// Produces the reply for `request` (see the module docs for the order of the rules).
     pub fn handle(&self, request: &Request<'_>) -> Reply {
+        if let Some(redirect) = self.https_redirect_for(request) {
+            return Reply::Now(redirect);
+        }
+        let reply = self.dispatch(request);
+        match &self.hsts {
+            Some(hsts) if request.is_secure() => {
+                let hsts = hsts.clone();
+                map_response(reply, move |mut response| {
+                    response.set_header("Strict-Transport-Security", hsts);
+                    response
+                })
+            }
+            _ => reply,
+        }
+    }
+
+    /// The redirect to HTTPS, if `request` came over plain HTTP and is to be redirected.
+    fn https_redirect_for(&self, request: &Request<'_>) -> Option<Response> {
+        let redirect = self.https_redirect.as_ref()?;
+        let path = request.path();
+        if request.is_secure() || path == HEALTH_PATH || !path.starts_with('/') {
+            return None;
+        }
+        let host = request
+            .header("host")
+            .and_then(|host| std::str::from_utf8(host).ok())
+            .map(host_without_port)
+            .filter(|host| !host.is_empty())
+            .unwrap_or(&redirect.fallback_host);
+        let mut location = format!("https://{host}");
+        if redirect.port != 443 {
+            location.push_str(&format!(":{}", redirect.port));
+        }
+        location.push_str(path);
+        if let Some(query) = request.query() {
+            location.push('?');
+            location.push_str(query);
+        }
+        Some(Response::redirect(308, location))
+    }
+
+    /// Routes to a handler or static directory (the numbered rules of the module docs).
+    fn dispatch(&self, request: &Request<'_>) -> Reply {
         let path = request.path();
         let json = self.is_json_path(path);
         // 1. Unknown methods.
@@ -402,20 +483,32 @@ fn options_response(request: &Request<'_>, allow: &str, origin_allowed: bool) ->
         .with_header("Access-Control-Max-Age", CORS_MAX_AGE)
 }
 
-/// Adds the CORS response headers for an allowed `origin`, now or when the job finishes.
+/// Adds the CORS response headers for an allowed `origin`.
 fn with_cors(reply: Reply, origin: String) -> Reply {
-    fn add(mut response: Response, origin: String) -> Response {
+    map_response(reply, move |mut response| {
         response.set_header("Access-Control-Allow-Origin", origin);
         response.set_header("Access-Control-Allow-Credentials", "true");
         response.set_header("Vary", "Origin");
         response
-    }
+    })
+}
+
+/// Applies `change` to the reply's response: now, or when its job finishes.
+fn map_response(reply: Reply, change: impl FnOnce(Response) -> Response + Send + 'static) -> Reply {
     match reply {
-        Reply::Now(response) => Reply::Now(add(response, origin)),
-        Reply::Later(job) => Reply::Later(Box::new(move || add(job(), origin))),
+        Reply::Now(response) => Reply::Now(change(response)),
+        Reply::Later(job) => Reply::Later(Box::new(move || change(job()))),
         Reply::Stream(mut stream) => {
-            stream.response = add(stream.response, origin);
+            stream.response = change(stream.response);
             Reply::Stream(stream)
         }
+    }
+}
+
+/// `example.com:8080` → `example.com`, `[::1]:8080` → `[::1]` (the parser validated it).
+fn host_without_port(host: &str) -> &str {
+    match host.rfind(':') {
+        Some(colon) if !host[colon..].contains(']') => &host[..colon],
+        _ => host,
     }
 }

@@ -82,6 +82,7 @@ pub fn login(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
     let db_path = api.settings.db_path.clone();
     let ttl = api.settings.session_ttl_secs;
     let limiter = api.login_limiter.clone();
+    let secure = request.is_secure();
     Ok(Reply::later(move || -> Result<Response, HttpError> {
         let verified = match &credentials {
             Some(found) => verify_password(&input.password, &found.password_hash),
@@ -96,8 +97,7 @@ pub fn login(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
         with_helper_store(&db_path, |store| {
             store.create_session(found.user.id, &token_hash(&token), ttl)
         })?;
-        let cookie =
-            format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={ttl}");
+        let cookie = session_cookie(&token, ttl, secure);
         let body = json!({ "username": found.user.username, "token": token });
         Ok(Json(body).into_response().with_header("Set-Cookie", cookie))
     }))
@@ -111,10 +111,17 @@ pub fn logout(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
         return Err(unauthorized());
     }
     api.store.delete_session(&hash)?;
-    let cleared = format!("{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");
+    let cleared = session_cookie("", 0, request.is_secure());
     Ok(Reply::Now(
         Response::empty(204).with_header("Set-Cookie", cleared),
     ))
+}
+
+/// The session cookie's Set-Cookie value (an empty token with Max-Age 0 clears it). Over
+/// HTTPS it is `Secure`, so the browser never sends it back over plain HTTP.
+fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
 }
 
 /// GET /api/auth/me → 200 {"username"} or 401.

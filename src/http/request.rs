@@ -20,6 +20,8 @@ pub struct Request<'a> {
     headers: &'a [HeaderSpan],
     body: &'a [u8],
     peer: SocketAddr,
+    /// The request arrived over TLS.
+    secure: bool,
     /// Route parameters (`:name` segments), percent-decoded; set by the router.
     params: &'a [(&'a str, Cow<'a, str>)],
 }
@@ -34,6 +36,7 @@ impl<'a> Request<'a> {
         headers: &'a [HeaderSpan],
         body: &'a [u8],
         peer: SocketAddr,
+        secure: bool,
     ) -> Option<Request<'a>> {
         let method = std::str::from_utf8(head.method.of(head_bytes)).ok()?;
         let target = std::str::from_utf8(head.target.of(head_bytes)).ok()?;
@@ -62,6 +65,7 @@ impl<'a> Request<'a> {
             headers,
             body,
             peer,
+            secure,
             params: &[],
         })
     }
@@ -148,6 +152,11 @@ impl<'a> Request<'a> {
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }
+
+    /// Whether the request arrived over TLS (HTTPS).
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
 }
 
 #[cfg(test)]
@@ -161,7 +170,8 @@ mod tests {
             .unwrap()
             .unwrap();
         let peer = SocketAddr::from(([127, 0, 0, 1], 9));
-        let request = Request::new(&head, input, &headers, &input[head.len..], peer).unwrap();
+        let request =
+            Request::new(&head, input, &headers, &input[head.len..], peer, false).unwrap();
         check(request);
     }
 

@@ -22,7 +22,7 @@
 
 use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -30,8 +30,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::Interest;
-use mio::net::TcpStream;
-use rustix::net::SendFlags;
 
 use crate::config::Config;
 use crate::events::{self, EventStream};
@@ -47,6 +45,7 @@ use crate::server::pool::HelperPool;
 use crate::server::read_buf::{Filled, ReadBuf};
 use crate::server::timers::TimerKey;
 use crate::server::topics::Topics;
+use crate::server::transport::{self, Transport};
 
 /// Files up to this size are copied into the write buffer behind their head (one write for
 /// both); larger files are streamed in chunks of this size.
@@ -56,8 +55,6 @@ const OUTPUT_HIGH_WATER: usize = 64 * 1024;
 /// Bodies up to this size are copied behind their head; larger shared ones are written from
 /// the cache (writev), saving the copy and a write buffer that would outgrow the pool's.
 const INLINE_BODY: usize = 8 * 1024;
-/// Most bytes one sendfile call is asked to move.
-const SENDFILE_CHUNK: usize = 1024 * 1024;
 /// Unsent bytes an event-stream subscriber may fall behind before it is dropped.
 pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
 /// Requests answered per wake-up before yielding to other connections.
@@ -124,8 +121,8 @@ enum Writing {
         bytes: Arc<[u8]>,
         range: Range<usize>,
     },
-    /// `write_buf`, then `remaining` bytes of `file` from `offset` (sendfile); no later
-    /// response may start before it ends.
+    /// `write_buf`, then `remaining` bytes of `file` from `offset` (sendfile, or read and
+    /// encrypted over TLS); no later response may start before it ends.
     File {
         file: File,
         offset: u64,
@@ -141,7 +138,7 @@ enum Writing {
 /// A client connection.
 #[derive(Debug)]
 pub struct Conn {
-    pub socket: TcpStream,
+    pub transport: Transport,
     peer: SocketAddr,
     /// Unique for the life of the server (slab slots are reused).
     pub id: u64,
@@ -173,9 +170,9 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(socket: TcpStream, peer: SocketAddr, key: TimerKey, now: Instant) -> Conn {
+    pub fn new(transport: Transport, peer: SocketAddr, key: TimerKey, now: Instant) -> Conn {
         Conn {
-            socket,
+            transport,
             peer,
             id: key.conn_id,
             slot: key.slot,
@@ -336,10 +333,11 @@ impl Conn {
         }
     }
 
-    /// Whether output is waiting to be sent.
+    /// Whether output is waiting to be sent (TLS records included).
     fn has_output(&self) -> bool {
         self.written < self.write_buf.len()
             || matches!(self.writing, Writing::File { .. } | Writing::Shared { .. })
+            || self.transport.has_pending()
     }
 
     /// Whether to stop producing responses until the client reads some.
@@ -375,7 +373,15 @@ impl Conn {
         let limit = self.read_limit(ctx.config);
         let mut arrived = false;
         loop {
-            match self.read_buf.fill_from(&mut self.socket, limit)? {
+            let filled = match self.read_buf.fill_from(&mut self.transport, limit) {
+                Ok(filled) => filled,
+                Err(error) if transport::is_plain_http(&error) => {
+                    self.answer_plain_http(ctx);
+                    return Ok(true);
+                }
+                Err(error) => return Err(error),
+            };
+            match filled {
                 Filled::Bytes { short, .. } => {
                     arrived = true;
                     self.last_read = ctx.now;
@@ -385,7 +391,7 @@ impl Conn {
                     // A short read drained the socket: skip the read that would only say
                     // WouldBlock (a syscall per request). Edge-triggered epoll reports any
                     // later bytes; a FIN that already came is flagged on the event instead.
-                    if short && !self.peer_hung_up {
+                    if short && !self.peer_hung_up && !self.transport.eof_pending() {
                         self.readable = false;
                         return Ok(true);
                     }
@@ -429,7 +435,7 @@ impl Conn {
         let mut any = false;
         let mut scratch = [0; 4096];
         loop {
-            match self.socket.read(&mut scratch) {
+            match self.transport.read(&mut scratch) {
                 Ok(0) => {
                     self.peer_closed = true;
                     return Ok(true);
@@ -584,7 +590,9 @@ impl Conn {
         ctx: &mut Ctx<'_>,
     ) {
         let data = self.read_buf.data();
-        let Some(request) = Request::new(head, data, &self.headers, &data[body], self.peer) else {
+        let secure = self.transport.is_secure();
+        let Some(request) = Request::new(head, data, &self.headers, &data[body], self.peer, secure)
+        else {
             self.reject(400, ctx);
             return;
         };
@@ -736,16 +744,32 @@ impl Conn {
     /// Answers a request that cannot be processed with `status`, then closes (RFC 9112 §6.3:
     /// after a framing error the rest of the stream cannot be trusted).
     fn reject(&mut self, status: u16, ctx: &mut Ctx<'_>) {
-        self.keep_alive = false;
-        self.reading = Reading::Closed;
         // The path, if the request line got that far, decides the error's format.
         let path = parse::request_path(self.read_buf.data());
         let response = ctx.app.error_for_path(status, path);
+        self.answer_and_close(response, ctx);
+    }
+
+    /// A client sent plain HTTP to the TLS port: say so in plain HTTP (as nginx does) rather
+    /// than with a TLS alert it cannot read, then close.
+    fn answer_plain_http(&mut self, ctx: &mut Ctx<'_>) {
+        self.transport.drop_tls();
+        let response = Response::text(
+            400,
+            "400 Bad Request: this port speaks HTTPS, use an https:// URL\n",
+        );
+        self.answer_and_close(response, ctx);
+    }
+
+    /// Queues `response` as the last one on this connection and logs it.
+    fn answer_and_close(&mut self, response: Response, ctx: &mut Ctx<'_>) {
+        self.keep_alive = false;
+        self.reading = Reading::Closed;
         ctx.log.record(
             self.peer.ip(),
             ctx.date,
             None,
-            status,
+            response.status(),
             response.body().len(),
         );
         self.queue(response, false, Version::Http11, ctx);
@@ -805,40 +829,50 @@ impl Conn {
 
     // ---- step 3: flush ------------------------------------------------------------------
 
-    /// Writes until the output is gone or the socket is full: the write buffer, then a body
-    /// shared from the file cache (in the same writev as the head) or a file (sendfile, the
-    /// head sent with MSG_MORE so it shares a segment with the first file bytes). Returns
-    /// whether any byte was written.
+    /// Writes until the output is gone or the socket is full: TLS records already encrypted,
+    /// then the write buffer, then a body shared from the file cache (in the same writev as
+    /// the head) or a file (sendfile, the head sent with MSG_MORE so it shares a segment with
+    /// the first file bytes). Returns whether any byte was written.
     fn flush(&mut self, ctx: &mut Ctx<'_>) -> io::Result<bool> {
         let mut wrote = false;
         while self.writable {
+            // Records first: TLS takes no more plaintext while they wait.
+            match self.transport.send_pending() {
+                Ok(0) => {}
+                Ok(_) => {
+                    self.last_write = ctx.now;
+                    wrote = true;
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    self.writable = false;
+                    break;
+                }
+                Err(error) => return Err(error),
+            }
             let result = if self.written < self.write_buf.len() {
                 let head = &self.write_buf[self.written..];
                 match &self.writing {
                     Writing::Shared { bytes, range } => self
-                        .socket
+                        .transport
                         .write_vectored(&[IoSlice::new(head), IoSlice::new(&bytes[range.clone()])]),
-                    Writing::File { .. } => rustix::net::send(&self.socket, head, SendFlags::MORE)
-                        .map_err(io::Error::from),
-                    _ => self.socket.write(head),
+                    Writing::File { .. } => self.transport.write_before_file(head),
+                    _ => self.transport.write(head),
                 }
             } else {
                 self.write_buf.clear();
                 self.written = 0;
                 match &mut self.writing {
-                    Writing::Shared { bytes, range } => self.socket.write(&bytes[range.clone()]),
-                    // The kernel copies file pages to the socket: no read into user space.
+                    Writing::Shared { bytes, range } => self.transport.write(&bytes[range.clone()]),
                     Writing::File {
                         file,
                         offset,
                         remaining,
                     } => {
-                        let chunk = usize::try_from(*remaining)
-                            .unwrap_or(usize::MAX)
-                            .min(SENDFILE_CHUNK);
-                        rustix::fs::sendfile(&self.socket, &*file, Some(offset), chunk)
-                            .map_err(io::Error::from)
+                        let len = usize::try_from(*remaining).unwrap_or(usize::MAX);
+                        self.transport.send_file(file, offset, len)
                     }
+                    // Only TLS records may be left; the next turn sends them.
+                    _ if self.transport.has_pending() => continue,
                     _ => break,
                 }
             };
@@ -878,7 +912,7 @@ impl Conn {
                 range.start += from_body;
                 range.start >= range.end
             }
-            // sendfile moved `offset` itself.
+            // send_file moved `offset` itself.
             Writing::File { remaining, .. } => {
                 *remaining -= from_body as u64;
                 *remaining == 0
@@ -925,8 +959,17 @@ impl Conn {
             return Flow::Open;
         }
         // No further response will be produced.
-        if self.peer_closed || self.socket.shutdown(Shutdown::Write).is_err() {
+        if self.peer_closed {
             return Flow::Close;
+        }
+        match self.transport.shutdown_write() {
+            Ok(()) => {}
+            // TLS's close_notify waits for the socket; the next turn sends it and shuts down.
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                self.writable = false;
+                return Flow::Open;
+            }
+            Err(_) => return Flow::Close,
         }
         // Unread input is discarded from now on; the buffers are not needed any more.
         self.read_buf.clear();

@@ -3,8 +3,9 @@
 //! One thread, one `mio::Poll`, edge-triggered. Each tick:
 //! 1. wait for events, no longer than the nearest deadline (0 if a connection yielded);
 //! 2. refresh the cached date;
-//! 3. for each event: accept until `WouldBlock` (listener), start a graceful shutdown (signal),
-//!    or drive the connection (socket);
+//! 3. for each event: accept until `WouldBlock` (a listener: plain HTTP, or HTTPS whose
+//!    connections get a rustls session), start a graceful shutdown or reload the certificate
+//!    (signal), or drive the connection (socket);
 //! 4. drive the connections that yielded their turn last tick;
 //!    (after any connection ran a handler, the events it published are written to their
 //!    subscribers at once, before anyone else is served);
@@ -22,7 +23,9 @@ pub mod conn;
 pub mod pool;
 pub mod read_buf;
 pub mod timers;
+pub mod tls;
 pub mod topics;
+pub mod transport;
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -42,11 +45,14 @@ use buffers::BufferPool;
 use conn::{Conn, Ctx, Flow};
 use pool::HelperPool;
 use timers::{TimerKey, Timers};
+use tls::{CertificateInfo, TlsSettings};
 use topics::Topics;
+use transport::Transport;
 
 const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 const WAKER: Token = Token(usize::MAX - 3);
+const TLS_LISTENER: Token = Token(usize::MAX - 4);
 /// Threads that run deferred handler jobs (password hashing).
 const HELPER_THREADS: usize = 2;
 /// Pending connections the kernel may queue for us.
@@ -56,25 +62,52 @@ const EVENTS_CAPACITY: usize = 1024;
 /// Back-off before accepting again after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// A bound listener, ready to run.
+/// Bound listeners, ready to run.
 pub struct Server {
     poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
+    tls: Option<TlsListener>,
     config: Config,
 }
 
+/// The HTTPS listener and the certificate its connections are served with.
+struct TlsListener {
+    socket: TcpListener,
+    local_addr: SocketAddr,
+    settings: TlsSettings,
+}
+
 impl Server {
-    /// Binds `config.addr`. Raises the open-file limit to its hard maximum first, since every
-    /// connection is a descriptor.
+    /// Binds `config.addr`, and `config.tls_listen_addr()` with its certificate loaded (or
+    /// generated) if HTTPS is on. Raises the open-file limit to its hard maximum first, since
+    /// every connection is a descriptor.
     pub fn bind(config: Config) -> io::Result<Server> {
+        config
+            .check()
+            .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         raise_open_file_limit();
         let listener = listen(config.addr)?;
         let local_addr = listener.local_addr()?;
+        let tls = match (config.cert_source(), config.tls_listen_addr()) {
+            (Some(source), Some(addr)) => {
+                let settings = TlsSettings::load(source)?;
+                let socket = listen(addr).map_err(|error| {
+                    io::Error::new(error.kind(), format!("--tls-addr {addr}: {error}"))
+                })?;
+                Some(TlsListener {
+                    local_addr: socket.local_addr()?,
+                    socket,
+                    settings,
+                })
+            }
+            _ => None,
+        };
         Ok(Server {
             poll: Poll::new()?,
             listener,
             local_addr,
+            tls,
             config,
         })
     }
@@ -84,18 +117,46 @@ impl Server {
         self.local_addr
     }
 
+    /// The HTTPS address actually bound, if HTTPS is on.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|tls| tls.local_addr)
+    }
+
+    /// The certificate HTTPS serves, if HTTPS is on.
+    pub fn certificate(&self) -> Option<&CertificateInfo> {
+        self.tls.as_ref().map(|tls| tls.settings.certificate())
+    }
+
     /// Serves `app` until SIGINT or SIGTERM, then finishes the responses in flight (at most
-    /// `shutdown_timeout`) and returns. Only poll and listener failures return an error.
+    /// `shutdown_timeout`) and returns. With HTTPS on, SIGHUP reloads the certificate. Only
+    /// poll and listener failures return an error.
     pub fn run(self, app: App) -> io::Result<()> {
         let Server {
             poll,
             mut listener,
+            tls,
             config,
             ..
         } = self;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        let (tls_listener, tls_settings) = match tls {
+            Some(TlsListener {
+                mut socket,
+                settings,
+                ..
+            }) => {
+                poll.registry()
+                    .register(&mut socket, TLS_LISTENER, Interest::READABLE)?;
+                (Some(socket), Some(settings))
+            }
+            None => (None, None),
+        };
+        let mut signals = if tls_settings.is_some() {
+            Signals::new([SIGINT, SIGTERM, SIGHUP])?
+        } else {
+            Signals::new([SIGINT, SIGTERM])?
+        };
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
@@ -103,6 +164,8 @@ impl Server {
         let mut event_loop = EventLoop {
             poll,
             listener: Some(listener),
+            tls_listener,
+            tls: tls_settings,
             signals,
             conns: Slab::new(),
             timers: Timers::default(),
@@ -129,8 +192,11 @@ impl Server {
 /// The loop's state; see the module docs for one tick.
 struct EventLoop {
     poll: Poll,
-    /// `None` once shutting down.
+    /// `None` once shutting down (both listeners).
     listener: Option<TcpListener>,
+    tls_listener: Option<TcpListener>,
+    /// The certificate new HTTPS connections get.
+    tls: Option<TlsSettings>,
     signals: Signals,
     conns: Slab<Conn>,
     timers: Timers,
@@ -163,7 +229,8 @@ impl EventLoop {
             // 3. Events.
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    TLS_LISTENER => self.accept(true),
                     SIGNALS => self.on_signal(),
                     WAKER => self.finish_jobs(),
                     Token(slot) => {
@@ -185,7 +252,7 @@ impl EventLoop {
                 && self.accept_retry_at.is_none_or(|at| at <= self.now)
             {
                 self.accept_retry_at = None;
-                self.accept();
+                self.accept_all();
             }
             // 6. Log.
             self.shared.log.flush();
@@ -214,11 +281,23 @@ impl EventLoop {
         .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// Accepts until `WouldBlock`, the connection limit, or descriptor exhaustion.
-    fn accept(&mut self) {
+    /// Accepts from both listeners: once there is room again, or after the back-off.
+    fn accept_all(&mut self) {
         self.accept_blocked = false;
+        self.accept(false);
+        self.accept(true);
+    }
+
+    /// Accepts from the plain or the TLS listener until `WouldBlock`, the connection limit,
+    /// or descriptor exhaustion (which set `accept_blocked`: clients may be left waiting).
+    fn accept(&mut self, secure: bool) {
         loop {
-            let Some(listener) = &self.listener else {
+            let listener = if secure {
+                &self.tls_listener
+            } else {
+                &self.listener
+            };
+            let Some(listener) = listener else {
                 return;
             };
             if self.conns.len() >= self.shared.config.max_connections {
@@ -226,7 +305,7 @@ impl EventLoop {
                 return;
             }
             match listener.accept() {
-                Ok((socket, peer)) => self.open(socket, peer),
+                Ok((socket, peer)) => self.open(socket, peer, secure),
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if is_out_of_descriptors(&error) => {
                     // The client stays in the backlog; try again shortly, not in a busy loop.
@@ -240,8 +319,9 @@ impl EventLoop {
         }
     }
 
-    /// Registers a new connection and drives it at once: its request is often already here.
-    fn open(&mut self, mut socket: TcpStream, peer: SocketAddr) {
+    /// Registers a new connection and drives it at once: its request (or TLS handshake) is
+    /// often already here.
+    fn open(&mut self, mut socket: TcpStream, peer: SocketAddr, secure: bool) {
         // Small responses must not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
         let entry = self.conns.vacant_entry();
@@ -254,12 +334,19 @@ impl EventLoop {
         {
             return;
         }
+        let transport = match (&self.tls, secure) {
+            (Some(tls), true) => match rustls::ServerConnection::new(tls.config()) {
+                Ok(session) => Transport::tls(socket, session),
+                Err(_) => return,
+            },
+            _ => Transport::plain(socket),
+        };
         self.next_conn_id += 1;
         let key = TimerKey {
             slot,
             conn_id: self.next_conn_id,
         };
-        entry.insert(Conn::new(socket, peer, key, self.now));
+        entry.insert(Conn::new(transport, peer, key, self.now));
         self.drive(slot);
     }
 
@@ -289,7 +376,7 @@ impl EventLoop {
             if self
                 .poll
                 .registry()
-                .reregister(&mut conn.socket, Token(slot), interest)
+                .reregister(conn.transport.socket_mut(), Token(slot), interest)
                 .is_err()
             {
                 self.close(slot);
@@ -373,19 +460,47 @@ impl EventLoop {
         }
     }
 
-    /// SIGINT/SIGTERM: stop accepting, close idle connections, let the rest finish.
+    /// SIGHUP reloads the certificate; SIGINT/SIGTERM shut down.
     fn on_signal(&mut self) {
-        let received = self.signals.pending().count();
-        if received == 0 {
-            return;
+        let received: Vec<i32> = self.signals.pending().collect();
+        if received.contains(&SIGHUP) {
+            self.reload_certificate();
         }
+        if received.iter().any(|&signal| signal != SIGHUP) {
+            self.shut_down();
+        }
+    }
+
+    /// Reads the certificate and key again for new connections; open ones keep theirs. A
+    /// certificate that fails to load leaves the current one in use.
+    fn reload_certificate(&mut self) {
+        let Some(tls) = &mut self.tls else {
+            return;
+        };
+        match tls.reload() {
+            Ok(certificate) => eprintln!(
+                "looplight: reloaded {} (SHA-256 {})",
+                certificate.cert_path.display(),
+                certificate.fingerprint
+            ),
+            Err(error) => {
+                eprintln!("looplight: certificate not reloaded, keeping the old one: {error}")
+            }
+        }
+    }
+
+    /// Stops accepting, closes idle connections, lets the rest finish.
+    fn shut_down(&mut self) {
         if self.shutdown_deadline.is_some() {
             // A second signal: stop waiting.
             self.shutdown_deadline = Some(self.now);
             return;
         }
         self.shutdown_deadline = Some(self.now + self.shared.config.shutdown_timeout);
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in [self.listener.take(), self.tls_listener.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.accept_blocked = false;
