@@ -262,6 +262,70 @@ mod tests {
     }
 
     #[test]
+    fn https_is_on_only_with_a_certificate_source() {
+        let plain = Config::defaults();
+        assert_eq!(plain.cert_source(), None);
+        assert_eq!(plain.tls_listen_addr(), None);
+        assert!(plain.check().is_ok());
+
+        let self_signed =
+            Config::parse_from(["looplight", "--tls-self-signed", "--db", "data/site.db"]);
+        assert_eq!(
+            self_signed.cert_source(),
+            Some(CertSource::SelfSigned {
+                dir: PathBuf::from("data")
+            })
+        );
+        assert_eq!(self_signed.tls_listen_addr(), Some(DEFAULT_TLS_ADDR));
+        let next_to_default_db = Config::parse_from(["looplight", "--tls-self-signed"]);
+        assert_eq!(
+            next_to_default_db.cert_source(),
+            Some(CertSource::SelfSigned {
+                dir: PathBuf::from(".")
+            })
+        );
+
+        let files = Config::parse_from([
+            "looplight",
+            "--cert",
+            "c.pem",
+            "--key",
+            "k.pem",
+            "--tls-addr",
+            "0.0.0.0:443",
+        ]);
+        assert!(matches!(
+            files.cert_source(),
+            Some(CertSource::Files { .. })
+        ));
+        assert_eq!(
+            files.tls_listen_addr(),
+            Some("0.0.0.0:443".parse().unwrap())
+        );
+
+        for alone in [
+            &["looplight", "--tls-addr", "127.0.0.1:0"][..],
+            &["looplight", "--redirect-http"],
+            &["looplight", "--hsts", "60"],
+        ] {
+            let error = Config::parse_from(alone).check().unwrap_err();
+            assert!(error.contains(alone[1]), "{error}");
+        }
+        assert!(Config::try_parse_from(["looplight", "--cert", "c.pem"]).is_err());
+        assert!(
+            Config::try_parse_from([
+                "looplight",
+                "--cert",
+                "c",
+                "--key",
+                "k",
+                "--tls-self-signed"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
     fn clap_definition_is_consistent() {
         use clap::CommandFactory;
         Config::command().debug_assert();

@@ -512,3 +512,107 @@ fn host_without_port(host: &str) -> &str {
         _ => host,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::http::parse::{ParseLimits, parse_head};
+
+    /// The response `app` gives to the raw request `input`, over TLS or not.
+    fn answer(app: &App, input: &str, secure: bool) -> Response {
+        let input = input.as_bytes();
+        let mut headers = Vec::new();
+        let head = parse_head(input, &ParseLimits::default(), &mut headers)
+            .unwrap()
+            .unwrap();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+        let request =
+            Request::new(&head, input, &headers, &input[head.len..], peer, secure).unwrap();
+        match app.handle(&request) {
+            Reply::Now(response) => response,
+            other => panic!("expected an immediate response, got {other:?}"),
+        }
+    }
+
+    fn app_with_https(port: u16) -> App {
+        let mut app = App::new();
+        app.get("/healthz", |_| Response::text(200, "ok"));
+        app.get("/page", |_| Response::text(200, "page"));
+        app.redirect_to_https(port, "127.0.0.1").hsts(600);
+        app
+    }
+
+    #[test]
+    fn plain_requests_are_redirected_to_the_same_path_and_query() {
+        let app = app_with_https(8443);
+        let cases = [
+            (
+                "GET /page?a=1&b HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+                "https://example.com:8443/page?a=1&b",
+            ),
+            (
+                "POST /api/x HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n",
+                "https://example.com:8443/api/x",
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+                "https://[::1]:8443/",
+            ),
+            (
+                "GET / HTTP/1.1\r\nHost: [::1]\r\n\r\n",
+                "https://[::1]:8443/",
+            ),
+            // No host to name: the fallback.
+            ("GET /page HTTP/1.0\r\n\r\n", "https://127.0.0.1:8443/page"),
+            (
+                "GET http://example.com/page HTTP/1.1\r\nHost: example.com\r\n\r\n",
+                "https://example.com:8443/page",
+            ),
+        ];
+        for (input, location) in cases {
+            let response = answer(&app, input, false);
+            assert_eq!(response.status(), 308, "{input:?}");
+            assert_eq!(response.header("Location"), Some(location), "{input:?}");
+            assert_eq!(response.header("Strict-Transport-Security"), None);
+        }
+        let on_443 = app_with_https(443);
+        let response = answer(&on_443, "GET /p HTTP/1.1\r\nHost: h:80\r\n\r\n", false);
+        assert_eq!(response.header("Location"), Some("https://h/p"));
+    }
+
+    #[test]
+    fn health_checks_and_tls_requests_are_not_redirected() {
+        let app = app_with_https(8443);
+        let health = answer(&app, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", false);
+        assert_eq!(health.status(), 200);
+        assert_eq!(health.header("Strict-Transport-Security"), None);
+        let secure = answer(&app, "GET /page HTTP/1.1\r\nHost: h\r\n\r\n", true);
+        assert_eq!(secure.status(), 200);
+        assert_eq!(
+            secure.header("Strict-Transport-Security"),
+            Some("max-age=600")
+        );
+        let missing = answer(&app, "GET /nothing HTTP/1.1\r\nHost: h\r\n\r\n", true);
+        assert_eq!(missing.status(), 404);
+        assert_eq!(
+            missing.header("Strict-Transport-Security"),
+            Some("max-age=600")
+        );
+    }
+
+    #[test]
+    fn ports_are_cut_from_hosts() {
+        for (host, expected) in [
+            ("example.com", "example.com"),
+            ("example.com:8080", "example.com"),
+            ("[::1]", "[::1]"),
+            ("[::1]:80", "[::1]"),
+            ("127.0.0.1:1", "127.0.0.1"),
+            ("", ""),
+        ] {
+            assert_eq!(host_without_port(host), expected, "{host:?}");
+        }
+    }
+}

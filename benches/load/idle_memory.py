@@ -2,11 +2,13 @@
 """Server memory per idle keep-alive connection.
 
 Opens N connections to a running server on 127.0.0.1, sends one GET on each and reads the
-response, then holds them all idle and prints the server's RSS before and after.
+response, then holds them all idle and prints the server's RSS before and after. With --tls
+the connections are HTTPS (certificate not verified: only memory is measured).
 
-    benches/load/idle_memory.py PORT PID [N] [PATH]
+    benches/load/idle_memory.py [--tls] PORT PID [N] [PATH]
 """
 import socket
+import ssl
 import sys
 import time
 
@@ -37,20 +39,30 @@ def read_response(sock):
 
 
 def main():
-    port, pid = int(sys.argv[1]), int(sys.argv[2])
-    count = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
-    path = sys.argv[4] if len(sys.argv) > 4 else "/index.html"
+    args = sys.argv[1:]
+    tls = None
+    if args and args[0] == "--tls":
+        args = args[1:]
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+    port, pid = int(args[0]), int(args[1])
+    count = int(args[2]) if len(args) > 2 else 10000
+    path = args[3] if len(args) > 3 else "/index.html"
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     before = rss_kib(pid)
     socks = []
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if tls:
+            sock = tls.wrap_socket(sock, server_hostname="localhost")
         sock.sendall(request)
         read_response(sock)
         socks.append(sock)
     time.sleep(0.5)
     after = rss_kib(pid)
-    print(f"{count} idle connections after GET {path}: RSS {before} KiB -> {after} KiB, "
+    kind = "TLS" if tls else "plain"
+    print(f"{count} idle {kind} connections after GET {path}: RSS {before} KiB -> {after} KiB, "
           f"{(after - before) * 1024 / count:.0f} bytes per connection")
     for sock in socks:
         sock.close()

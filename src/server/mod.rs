@@ -400,7 +400,8 @@ impl EventLoop {
 
     fn close(&mut self, slot: usize) {
         // Dropping the socket closes it, which also removes it from the epoll set.
-        if let Some(conn) = self.conns.try_remove(slot) {
+        if let Some(mut conn) = self.conns.try_remove(slot) {
+            conn.transport.say_goodbye();
             conn.recycle(&mut self.shared.buffers);
         }
     }

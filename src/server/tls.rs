@@ -72,9 +72,12 @@ impl TlsSettings {
         })
     }
 
-    /// Reads the certificate and key again. On failure the current ones stay in use.
+    /// Reads the certificate and key again. On failure the current ones stay in use. Session
+    /// tickets and cached sessions stay valid: clients resume across a reload.
     pub fn reload(&mut self) -> io::Result<&CertificateInfo> {
-        let (config, certificate) = build(&self.source)?;
+        let (mut config, certificate) = build(&self.source)?;
+        config.ticketer = Arc::clone(&self.config.ticketer);
+        config.session_storage = Arc::clone(&self.config.session_storage);
         self.config = Arc::new(config);
         self.certificate = certificate;
         Ok(&self.certificate)
@@ -123,7 +126,7 @@ fn build(source: &CertSource) -> io::Result<(ServerConfig, CertificateInfo)> {
 }
 
 /// TLS 1.3 and 1.2 with the ring provider's default suites, no client certificates, ALPN
-/// http/1.1.
+/// http/1.1, resumption tickets.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -134,6 +137,9 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![ALPN_HTTP11.to_vec()];
+    // Stateless resumption tickets (keys rotate every 6 hours), as nginx does by default: a
+    // returning client skips the key exchange and signature without the server keeping state.
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
     Ok(config)
 }
 

@@ -174,6 +174,19 @@ impl Transport {
         }
     }
 
+    /// Before a close without a lingering phase (timeout, error): TLS tells the peer the
+    /// end is deliberate (close_notify) if the socket takes it at once. Nothing else to do
+    /// for plain TCP.
+    pub fn say_goodbye(&mut self) {
+        if let Some(tls) = &mut self.tls
+            && !tls.close_notify_queued
+        {
+            tls.session.send_close_notify();
+            tls.close_notify_queued = true;
+            let _ = self.send_pending();
+        }
+    }
+
     /// Ends our side of the connection: close_notify (TLS), then FIN. `WouldBlock` if the
     /// alert is still waiting for the socket; call again once it is sent.
     pub fn shutdown_write(&mut self) -> io::Result<()> {
