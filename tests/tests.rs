@@ -39,3 +39,5 @@ mod pages;
 mod static_files;
 #[path = "suite/static_rfc.rs"]
 mod static_rfc;
+#[path = "suite/tls.rs"]
+mod tls;

@@ -5,8 +5,9 @@
 //! `json` add a request builder, a strict JSON parser and the JSON API
 //! contract's assertions; `sse` reads never-ending event streams (chunked
 //! framing and server-sent events) incrementally with deadlines, `chat` has
-//! the chat API's helpers, and `webdriver` is a small W3C WebDriver client
-//! for the two-browser chat test.
+//! the chat API's helpers, `tls` runs the same client over rustls (HTTPS)
+//! and `webdriver` is a small W3C WebDriver client for the two-browser chat
+//! test.
 //!
 //! Everything here is deliberately independent of the server's own code: the
 //! client parses responses itself (status line, header fields, Content-Length
@@ -31,6 +32,7 @@ pub mod api;
 pub mod chat;
 pub mod json;
 pub mod sse;
+pub mod tls;
 pub mod webdriver;
 pub use api::*;
 pub use chat::*;
@@ -214,6 +216,18 @@ impl ServerBuilder {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // With HTTPS on, the second stdout line announces the HTTPS address.
+        let https = self.args.iter().any(|a| {
+            matches!(a.as_str(), "--tls-addr" | "--tls-self-signed" | "--cert")
+                || a.starts_with("--tls-addr=")
+                || a.starts_with("--cert=")
+        });
+        let cert_file = self
+            .args
+            .iter()
+            .position(|a| a == "--cert")
+            .and_then(|i| self.args.get(i + 1))
+            .map(PathBuf::from);
         let mut child = cmd.spawn().expect("spawn looplight binary");
 
         // Drain stderr so the pipe never fills; kept for failure messages.
@@ -231,18 +245,22 @@ impl ServerBuilder {
             });
         }
 
-        // First stdout line announces the address; everything after it is
-        // access log, drained continuously into `log`.
+        // First stdout line announces the address (with HTTPS, the second
+        // line the HTTPS address); everything after it is access log,
+        // drained continuously into `log`.
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel::<io::Result<String>>();
         {
             let stdout = child.stdout.take().unwrap();
             let sink = Arc::clone(&log);
+            let announcements = if https { 2 } else { 1 };
             thread::spawn(move || {
                 let mut reader = BufReader::new(stdout);
-                let mut first = String::new();
-                let r = reader.read_line(&mut first).map(|_| first);
-                let _ = tx.send(r);
+                for _ in 0..announcements {
+                    let mut line = String::new();
+                    let r = reader.read_line(&mut line).map(|_| line);
+                    let _ = tx.send(r);
+                }
                 for line in reader.lines() {
                     match line {
                         Ok(l) => sink.lock().unwrap().push(l),
@@ -292,9 +310,45 @@ impl ServerBuilder {
             "server must report the real bound port: {line:?}"
         );
 
+        let tls_addr = if https {
+            let second = match rx.recv_timeout(STARTUP_TIMEOUT) {
+                Ok(Ok(line)) if !line.is_empty() => line,
+                Ok(Ok(_)) => fail(
+                    &mut child,
+                    "server exited before printing its HTTPS address".into(),
+                ),
+                Ok(Err(e)) => fail(&mut child, format!("reading server stdout failed: {e}")),
+                Err(_) => fail(
+                    &mut child,
+                    "server did not print its HTTPS address within 10 s".into(),
+                ),
+            };
+            let line = second.trim_end_matches('\n');
+            let Some(text) = line.strip_prefix("looplight listening on https://") else {
+                fail(
+                    &mut child,
+                    format!("unexpected second stdout line (HTTPS is on): {line:?}"),
+                );
+            };
+            let tls_addr: SocketAddr = match text.parse() {
+                Ok(a) => a,
+                Err(_) => fail(&mut child, format!("bad address in second line: {line:?}")),
+            };
+            assert_ne!(
+                tls_addr.port(),
+                0,
+                "server must report the real bound HTTPS port: {line:?}"
+            );
+            Some(tls_addr)
+        } else {
+            None
+        };
+
         Server {
             child,
             addr,
+            tls_addr,
+            cert_file,
             log,
             stderr_lines,
             root,
@@ -307,6 +361,10 @@ impl ServerBuilder {
 pub struct Server {
     child: Child,
     pub addr: SocketAddr,
+    /// The HTTPS address (second stdout line), when HTTPS is on.
+    pub tls_addr: Option<SocketAddr>,
+    /// The `--cert` file, if one was given.
+    cert_file: Option<PathBuf>,
     log: Arc<Mutex<Vec<String>>>,
     stderr_lines: Arc<Mutex<Vec<String>>>,
     root: PathBuf,
@@ -403,6 +461,24 @@ impl Server {
 
     pub fn stderr_lines(&self) -> Vec<String> {
         self.stderr_lines.lock().unwrap().clone()
+    }
+
+    /// Polls stderr until a line satisfies `pred` or `timeout` passes.
+    pub fn wait_for_stderr_line(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(l) = self.stderr_lines().into_iter().find(|l| pred(l)) {
+                return Some(l);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Polls the access log until a line satisfies `pred` or `timeout` passes.
@@ -663,10 +739,15 @@ fn no_body_status(status: u16) -> bool {
 // ---------------------------------------------------------------------------
 
 /// A raw TCP client with a receive buffer, so several (pipelined) responses
-/// can be parsed one after another from the same connection.
+/// can be parsed one after another from the same connection. With `tls`
+/// (see `Client::connect_tls`) every byte goes through rustls; `stream` is
+/// then the encrypted socket underneath.
 pub struct Client {
     pub stream: TcpStream,
     buf: Vec<u8>,
+    tls: Option<Box<rustls::ClientConnection>>,
+    /// How the server ended the TLS stream, once a read saw it.
+    tls_end: Option<tls::TlsEnd>,
 }
 
 impl Client {
@@ -683,6 +764,8 @@ impl Client {
         Client {
             stream,
             buf: Vec::new(),
+            tls: None,
+            tls_end: None,
         }
     }
 
@@ -692,13 +775,14 @@ impl Client {
 
     /// Writes all bytes (panics on error).
     pub fn send(&mut self, bytes: &[u8]) {
-        self.stream
-            .write_all(bytes)
+        self.try_send(bytes)
             .unwrap_or_else(|e| panic!("send failed: {e}"));
-        self.stream.flush().unwrap();
     }
 
     pub fn try_send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(conn) = self.tls.as_deref_mut() {
+            return tls::write_plaintext(conn, &mut self.stream, bytes);
+        }
         self.stream.write_all(bytes)?;
         self.stream.flush()
     }
@@ -720,7 +804,10 @@ impl Client {
     /// Reads more bytes into the buffer; Ok(0) means EOF.
     fn fill(&mut self) -> io::Result<usize> {
         let mut tmp = [0u8; 65536];
-        let n = self.stream.read(&mut tmp)?;
+        let n = match self.tls.as_deref_mut() {
+            Some(conn) => tls::read_plaintext(conn, &mut self.stream, &mut tmp, &mut self.tls_end)?,
+            None => self.stream.read(&mut tmp)?,
+        };
         self.buf.extend_from_slice(&tmp[..n]);
         Ok(n)
     }
