@@ -435,9 +435,14 @@ impl App {
     }
 
     /// The error response for `status` on `path` (JSON under a JSON prefix), for failures the
-    /// connection detects itself (framing errors, timeouts, a panicking handler).
-    pub fn error_for_path(&self, status: u16, path: Option<&str>) -> Response {
-        self.error(status, path.is_some_and(|path| self.is_json_path(path)))
+    /// connection detects itself (framing errors, timeouts, a panicking handler). Over TLS it
+    /// carries HSTS like every other response.
+    pub fn error_for_path(&self, status: u16, path: Option<&str>, secure: bool) -> Response {
+        let mut response = self.error(status, path.is_some_and(|path| self.is_json_path(path)));
+        if let Some(hsts) = self.hsts.as_ref().filter(|_| secure) {
+            response.set_header("Strict-Transport-Security", hsts.clone());
+        }
+        response
     }
 
     fn error(&self, status: u16, json: bool) -> Response {

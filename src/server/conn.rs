@@ -597,8 +597,10 @@ impl Conn {
             return;
         };
         // A panicking handler costs its own request a 500, nothing more.
-        let reply = catch_unwind(AssertUnwindSafe(|| ctx.app.handle(&request)))
-            .unwrap_or_else(|_| Reply::Now(ctx.app.error_for_path(500, Some(request.path()))));
+        let reply =
+            catch_unwind(AssertUnwindSafe(|| ctx.app.handle(&request))).unwrap_or_else(|_| {
+                Reply::Now(ctx.app.error_for_path(500, Some(request.path()), secure))
+            });
         let is_head = request.method() == "HEAD";
         self.keep_alive &= head.keep_alive;
         let next_reading = match reply {
@@ -746,7 +748,9 @@ impl Conn {
     fn reject(&mut self, status: u16, ctx: &mut Ctx<'_>) {
         // The path, if the request line got that far, decides the error's format.
         let path = parse::request_path(self.read_buf.data());
-        let response = ctx.app.error_for_path(status, path);
+        let response = ctx
+            .app
+            .error_for_path(status, path, self.transport.is_secure());
         self.answer_and_close(response, ctx);
     }
 

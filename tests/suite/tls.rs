@@ -1252,3 +1252,71 @@ fn unreadable_certificate_files_stop_the_start() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
+
+/// Sends `bytes` one byte per TCP segment, with a pause every `burst` bytes, so the server
+/// sees TLS records (and the handshake) cut at every possible place.
+fn trickle(stream: &mut TcpStream, bytes: &[u8], burst: usize) {
+    for (i, byte) in bytes.iter().enumerate() {
+        stream.write_all(&[*byte]).expect("trickle a byte");
+        if i % burst == burst - 1 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+#[test]
+fn tls_records_trickled_a_byte_at_a_time_are_reassembled() {
+    let server = tls_server();
+    let mut stream = TcpStream::connect_timeout(&server.https_addr(), IO_TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(client_config(&server.tls_roots()), name).unwrap();
+    // Pipelined requests, each cut into bytes inside its records.
+    conn.writer()
+        .write_all(&concat(&[&get("/hello.txt"), &get_close("/hello.txt")]))
+        .unwrap();
+    let mut received = Vec::new();
+    loop {
+        while conn.wants_write() {
+            let mut out = Vec::new();
+            conn.write_tls(&mut out).unwrap();
+            trickle(&mut stream, &out, 64);
+        }
+        match conn.read_tls(&mut stream) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => panic!(
+                "reading from the server: {e}; got so far: {}",
+                show(&received)
+            ),
+        }
+        conn.process_new_packets()
+            .expect("valid TLS from the server");
+        match conn.reader().read_to_end(&mut received) {
+            Ok(_) => break, // close_notify
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("TLS read: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&received);
+    assert_eq!(text.matches("HTTP/1.1 200 OK\r\n").count(), 2, "{text}");
+    assert!(text.ends_with("\r\n\r\nHello world\n"), "{text}");
+}
+
+#[test]
+fn a_large_upload_over_tls_is_read_whole_and_the_connection_goes_on() {
+    let server = tls_server();
+    let mut c = server.connect_tls();
+    let body = patterned_bytes(1_000_000);
+    let head = format!(
+        "POST /hello.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    c.send(&concat(&[head.as_bytes(), &body]));
+    let refused = c.read_response();
+    assert_eq!(refused.status, 405, "{}", refused.status_line());
+    // Every body byte was consumed: the next request on the connection is read as one.
+    c.send(&get("/hello.txt"));
+    assert_hello(&c.read_response());
+}
