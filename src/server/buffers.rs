@@ -19,6 +19,8 @@ const MAX_POOLED: usize = 1024;
 pub struct BufferPool {
     read: Vec<ReadBuf>,
     write: Vec<Vec<u8>>,
+    /// One buffer the loop lends for a moment: file bytes on their way into TLS records.
+    scratch: Vec<u8>,
 }
 
 impl BufferPool {
@@ -34,6 +36,15 @@ impl BufferPool {
         self.write
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(WRITE_BUF_BASELINE))
+    }
+
+    /// The loop's scratch buffer, at least `len` bytes long. Its contents are garbage; it is
+    /// borrowed only for the length of one call.
+    pub fn scratch(&mut self, len: usize) -> &mut [u8] {
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        &mut self.scratch[..len]
     }
 
     /// Keeps `buf` for reuse if it is baseline-sized; its contents are discarded.

@@ -873,7 +873,7 @@ impl Conn {
                         remaining,
                     } => {
                         let len = usize::try_from(*remaining).unwrap_or(usize::MAX);
-                        self.transport.send_file(file, offset, len)
+                        self.transport.send_file(file, offset, len, ctx.buffers)
                     }
                     // Only TLS records may be left; the next turn sends them.
                     _ if self.transport.has_pending() => continue,

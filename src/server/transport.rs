@@ -28,6 +28,8 @@ use mio::net::TcpStream;
 use rustix::net::SendFlags;
 use rustls::ServerConnection;
 
+use crate::server::buffers::BufferPool;
+
 /// Most bytes one sendfile call is asked to move.
 const SENDFILE_CHUNK: usize = 1024 * 1024;
 /// Most file bytes encrypted per call: rustls's default limit on unsent records.
@@ -154,15 +156,21 @@ impl Transport {
     }
 
     /// Sends up to `len` bytes of `file` from `*offset` and advances `*offset` past them. 0
-    /// means the file ended early.
-    pub fn send_file(&mut self, file: &File, offset: &mut u64, len: usize) -> io::Result<usize> {
+    /// means the file ended early. TLS reads the bytes through `buffers`' scratch buffer.
+    pub fn send_file(
+        &mut self,
+        file: &File,
+        offset: &mut u64,
+        len: usize,
+        buffers: &mut BufferPool,
+    ) -> io::Result<usize> {
         match &mut self.tls {
             // The kernel copies file pages to the socket: no read into user space.
             None => rustix::fs::sendfile(&self.socket, file, Some(offset), len.min(SENDFILE_CHUNK))
                 .map_err(io::Error::from),
             Some(tls) => {
-                let mut chunk = vec![0; len.min(TLS_FILE_CHUNK)];
-                let read = file.read_at(&mut chunk, *offset)?;
+                let chunk = buffers.scratch(len.min(TLS_FILE_CHUNK));
+                let read = file.read_at(chunk, *offset)?;
                 if read == 0 {
                     return Ok(0);
                 }
@@ -233,22 +241,45 @@ impl Write for Transport {
     }
 }
 
+/// The socket as rustls reads it, noting whether a read returned less than it asked for.
+struct ShortReadProbe<'a> {
+    socket: &'a mut TcpStream,
+    short: bool,
+}
+
+impl Read for ShortReadProbe<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.socket.read(buf)?;
+        self.short = n > 0 && n < buf.len();
+        Ok(n)
+    }
+}
+
 impl TlsSession {
     /// Fills `buf` with decrypted bytes, reading the socket until `buf` is full or the socket
     /// has nothing more. `Ok(0)` is the end of the stream; `WouldBlock` means no plaintext yet
     /// (maybe the handshake moved on and has records to send).
     fn read_plaintext(&mut self, socket: &mut TcpStream, buf: &mut [u8]) -> io::Result<usize> {
         let mut filled = 0;
+        let mut socket_drained = false;
         loop {
             filled += self.take_plaintext(&mut buf[filled..])?;
-            if filled == buf.len() || self.peer_closed {
+            // A short socket read drained it, as for plain TCP: the read that would only say
+            // WouldBlock is skipped (a syscall per request).
+            if filled == buf.len() || self.peer_closed || (socket_drained && filled > 0) {
                 return Ok(filled);
             }
             if !self.first_byte_checked {
                 Self::check_first_byte(socket)?;
                 self.first_byte_checked = true;
             }
-            match self.session.read_tls(socket) {
+            let mut probe = ShortReadProbe {
+                socket: &mut *socket,
+                short: false,
+            };
+            let read = self.session.read_tls(&mut probe);
+            socket_drained = probe.short;
+            match read {
                 Ok(_) => {}
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock && filled > 0 => {

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::tls::*;
 use crate::support::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
