@@ -40,6 +40,9 @@ taskset -c $server_cpu target/release/looplight --quiet --addr 127.0.0.1:$ll_pla
 ll_pid=$!
 pids+=("$ll_pid")
 for _ in $(seq 50); do [ -s "$work/looplight-cert.pem" ] && break; sleep 0.1; done
+if ! kill -0 "$ll_pid" 2>/dev/null || [ ! -s "$work/looplight-cert.pem" ]; then
+    echo "looplight did not start:" >&2; cat "$work/looplight.err" >&2; exit 1
+fi
 
 cat > "$work/nginx.conf" <<CONF
 worker_processes 1;
@@ -106,10 +109,13 @@ for round in $(seq "$rounds"); do
         "$(tail -1 "$work/ll_us") vs $(tail -1 "$work/ngx_us") server µs each (looplight vs nginx)"
 done
 report() { # label looplight-file nginx-file unit
-    local a b
+    local a b r
     a=$(median < "$work/$2"); b=$(median < "$work/$3")
-    awk -v l="$1" -v a="$a" -v b="$b" -v u="$4" \
-        'BEGIN {printf "%-16s looplight %10s  nginx %10s  %s  ratio %.2f\n", l, a, b, u, a / b}'
+    # The machine is noisy: a round's two runs are close in time, so the median of the
+    # per-round ratios is steadier than the ratio of the medians.
+    r=$(paste "$work/$2" "$work/$3" | awk '{print $1 / $2}' | median)
+    awk -v l="$1" -v a="$a" -v b="$b" -v u="$4" -v r="$r" \
+        'BEGIN {printf "%-16s looplight %10s  nginx %10s  %-22s ratio per round %.2f\n", l, a, b, u, r}'
 }
 echo "medians ($path, $conns connections, ${secs}s x $rounds rounds):"
 report "keep-alive" ll_ka ngx_ka "req/s"

@@ -9,8 +9,9 @@
 //! TLS, step by step, all non-blocking:
 //! - **read**: plaintext rustls already decrypted first; then `read_tls` (one socket read) and
 //!   `process_new_packets` (decrypt, or run the handshake, which queues records to send), until
-//!   the caller's buffer is full or the socket has nothing more. A short read therefore still
-//!   means "the socket is drained", as it does for plain TCP.
+//!   the caller's buffer is full or a socket read comes back short (or `WouldBlock`). A short
+//!   read of plaintext therefore still means "the socket is drained", as it does for plain TCP,
+//!   and the connection skips the read that would only say `WouldBlock`.
 //! - **write**: plaintext is encrypted into rustls's record buffer (at most 64 KiB, its default
 //!   limit) without touching the socket; `send_pending` then writes the records with one
 //!   writev. The connection calls `send_pending` before every write, so the buffer never holds
