@@ -10,8 +10,8 @@
 //!    body, call the app, encode the response into `write_buf` (pipelining falls out of this);
 //! 3. **flush** `write_buf` (and stream a large file after it) until `WouldBlock`.
 //!
-//! The state that decides what happens next is two enums: [`Reading`] (which part of a request
-//! we expect) and [`Writing`] (where the output comes from). Keep-alive is a flag that only ever
+//! The state that decides what happens next is two enums: `Reading` (which part of a request
+//! we expect) and `Writing` (where the output comes from). Keep-alive is a flag that only ever
 //! goes from true to false. Which timeout applies and which readiness we need are both derived
 //! from that state ([`Conn::deadline`], [`Conn::interest`]), never stored beside it.
 //!
