@@ -6,14 +6,15 @@
 #   keep-alive  wrk, CONNECTIONS keep-alive connections, GET PATH          -> requests/s
 #   new conns   wrk with "Connection: close": a TCP + TLS handshake per request (wrk's
 #               OpenSSL resumes sessions where the server allows)       -> requests/s
-#   full hs     `openssl s_time -new` x 4 processes: full TLS 1.3 handshakes, no resumption
-#               -> handshakes/s, and the server's CPU time per handshake (from /proc), which
-#               does not depend on how fast the client side is
+#   full hs     benches/handshakes.rs, 8 threads: full TLS 1.3 handshakes (X25519, no
+#               resumption) + one request each; the client skips certificate and signature
+#               checks so that the server, not the client, is the bottleneck
+#               -> handshakes/s, and the server's CPU time per handshake (from /proc)
 #
 #   benches/load/tls_compare.sh [PATH] [CONNECTIONS] [SECONDS] [ROUNDS]
 #   defaults:                    /hello.txt  64        5         3
 #
-# Needs wrk, nginx and openssl (apt-get install wrk nginx openssl).
+# Needs wrk and nginx (apt-get install wrk nginx).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -29,6 +30,7 @@ nginx_port=18444
 root=${ROOT:-$(pwd)/www}
 
 cargo build --release --quiet
+cargo bench --quiet --bench handshakes --no-run
 work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
@@ -76,21 +78,14 @@ run_wrk() { # url [extra wrk args] -> requests/s
     taskset -c $client_cpu wrk -t1 -c"$conns" -d"${secs}s" "$@" "$url" | awk '/Requests\/sec/ {print $2}'
 }
 full_handshakes() { # port pid -> "handshakes/s server-µs-per-handshake"
-    local before after total=0
+    local before after line
     before=$(cpu_ticks "$2")
-    for i in 1 2 3 4; do
-        taskset -c $client_cpu openssl s_time -connect "127.0.0.1:$1" -new -tls1_3 -time "$secs" \
-            > "$work/s_time.$i" 2>&1 &
-    done
-    wait_clients
+    line=$(taskset -c $client_cpu cargo bench --quiet --bench handshakes -- \
+        "127.0.0.1:$1" "$secs" 8 "$path" | tail -1)
     after=$(cpu_ticks "$2")
-    for i in 1 2 3 4; do
-        total=$((total + $(awk '/connections in/ {print $1; exit}' "$work/s_time.$i")))
-    done
-    awk -v n="$total" -v s="$secs" -v t=$((after - before)) \
-        'BEGIN {printf "%.0f %.0f\n", n / s, t * 10000 / n}'
+    # "N handshakes in S s: R handshakes/s, F failed"
+    awk -v t=$((after - before)) '{printf "%.0f %.0f\n", $5, t * 10000 / $1}' <<< "$line"
 }
-wait_clients() { while pgrep -f "openssl s_time" > /dev/null; do sleep 0.1; done; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 for f in ll_ka ngx_ka ll_new ngx_new ll_hs ngx_hs ll_us ngx_us; do : > "$work/$f"; done
