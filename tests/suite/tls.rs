@@ -930,6 +930,8 @@ fn self_signed_certificate_is_explained_kept_private_and_reused() {
     let canonical = std::fs::canonicalize(&cert_file).unwrap();
     let port = server.https_addr().port();
     let first = stderr_line(&server, "looplight: HTTPS uses a self-signed certificate");
+    // The reader thread collects stderr a line at a time: wait for the last of the four.
+    stderr_line(&server, "looplight:   browser: ");
     let lines = server.stderr_lines();
     let at = lines.iter().position(|l| *l == first).unwrap();
     assert!(

@@ -270,7 +270,6 @@ impl ServerBuilder {
             });
         }
 
-        let first = rx.recv_timeout(STARTUP_TIMEOUT);
         let fail = |child: &mut Child, msg: String| -> ! {
             let _ = child.kill();
             let status = child.wait().ok();
@@ -280,69 +279,40 @@ impl ServerBuilder {
                 stderr_lines.lock().unwrap().join("\n")
             );
         };
-        let first = match first {
-            Ok(Ok(line)) if !line.is_empty() => line,
-            Ok(Ok(_)) => fail(
-                &mut child,
-                "server exited before printing its address".into(),
-            ),
-            Ok(Err(e)) => fail(&mut child, format!("reading server stdout failed: {e}")),
-            Err(_) => fail(
-                &mut child,
-                "server did not print its address within 10 s".into(),
-            ),
-        };
-        let line = first.trim_end_matches('\n');
-        let Some(addr_text) = line.strip_prefix("looplight listening on http://") else {
-            fail(
-                &mut child,
-                format!("unexpected first stdout line: {line:?}"),
-            );
-        };
-        let addr: SocketAddr = match addr_text.parse() {
-            Ok(a) => a,
-            Err(_) => fail(&mut child, format!("bad address in first line: {line:?}")),
-        };
-        assert_eq!(addr.ip().to_string(), "127.0.0.1", "first line: {line:?}");
-        assert_ne!(
-            addr.port(),
-            0,
-            "server must report the real bound port: {line:?}"
-        );
-
-        let tls_addr = if https {
-            let second = match rx.recv_timeout(STARTUP_TIMEOUT) {
+        // The next stdout line, which must announce `scheme://127.0.0.1:PORT` with a real port.
+        let announced = |child: &mut Child, scheme: &str, which: &str| -> SocketAddr {
+            let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
                 Ok(Ok(line)) if !line.is_empty() => line,
                 Ok(Ok(_)) => fail(
-                    &mut child,
-                    "server exited before printing its HTTPS address".into(),
+                    child,
+                    format!("server exited before printing its {scheme} address"),
                 ),
-                Ok(Err(e)) => fail(&mut child, format!("reading server stdout failed: {e}")),
+                Ok(Err(e)) => fail(child, format!("reading server stdout failed: {e}")),
                 Err(_) => fail(
-                    &mut child,
-                    "server did not print its HTTPS address within 10 s".into(),
+                    child,
+                    format!("server did not print its {scheme} address within 10 s"),
                 ),
             };
-            let line = second.trim_end_matches('\n');
-            let Some(text) = line.strip_prefix("looplight listening on https://") else {
-                fail(
-                    &mut child,
-                    format!("unexpected second stdout line (HTTPS is on): {line:?}"),
-                );
+            let line = line.trim_end_matches('\n');
+            let prefix = format!("looplight listening on {scheme}://");
+            let Some(addr_text) = line.strip_prefix(prefix.as_str()) else {
+                fail(child, format!("unexpected {which} stdout line: {line:?}"));
             };
-            let tls_addr: SocketAddr = match text.parse() {
+            let addr: SocketAddr = match addr_text.parse() {
                 Ok(a) => a,
-                Err(_) => fail(&mut child, format!("bad address in second line: {line:?}")),
+                Err(_) => fail(child, format!("bad address in {which} line: {line:?}")),
             };
+            assert_eq!(addr.ip().to_string(), "127.0.0.1", "{which} line: {line:?}");
             assert_ne!(
-                tls_addr.port(),
+                addr.port(),
                 0,
-                "server must report the real bound HTTPS port: {line:?}"
+                "server must report the real bound port: {line:?}"
             );
-            Some(tls_addr)
-        } else {
-            None
+            addr
         };
+        let addr = announced(&mut child, "http", "first");
+        // With HTTPS on, the second line announces the TLS listener.
+        let tls_addr = https.then(|| announced(&mut child, "https", "second"));
 
         Server {
             child,
