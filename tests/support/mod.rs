@@ -439,16 +439,7 @@ impl Server {
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(l) = self.stderr_lines().into_iter().find(|l| pred(l)) {
-                return Some(l);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        wait_for_line(&self.stderr_lines, timeout, pred)
     }
 
     /// Polls the access log until a line satisfies `pred` or `timeout` passes.
@@ -457,16 +448,7 @@ impl Server {
         timeout: Duration,
         pred: impl Fn(&str) -> bool,
     ) -> Option<String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(l) = self.log_lines().into_iter().find(|l| pred(l)) {
-                return Some(l);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_line(&self.log, timeout, pred)
     }
 
     /// Sends a signal by name (e.g. `SIGTERM` = "TERM") using `kill(1)`.
@@ -1036,6 +1018,24 @@ impl Client {
             Ok(_) => panic!("expected no bytes, got {:?}", self.preview()),
             Err(e) => panic!("expected no bytes, got error {e}"),
         }
+    }
+}
+
+/// Polls `lines` (filled by a reader thread) until one satisfies `pred` or `timeout` passes.
+fn wait_for_line(
+    lines: &Mutex<Vec<String>>,
+    timeout: Duration,
+    pred: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(line) = lines.lock().unwrap().iter().find(|l| pred(l)) {
+            return Some(line.clone());
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
     }
 }
 
