@@ -144,7 +144,7 @@ pub enum ParseError {
     HeadTooLarge,
     /// 501: a transfer coding we do not implement.
     UnsupportedTransferCoding,
-    /// 505: a well-formed HTTP version other than 1.0 and 1.1.
+    /// 505: a well-formed HTTP version whose major version is not 1.
     VersionNotSupported,
 }
 
@@ -206,7 +206,14 @@ pub fn parse_head(
         }
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
-        Err(httparse::Error::Version) => return version_error(buf),
+        Err(httparse::Error::Version) => {
+            return match version_error(buf)? {
+                VersionVerdict::Partial => Ok(None),
+                VersionVerdict::LaterMinor { digit_at } => {
+                    parse_as_http11(buf, digit_at, limits, headers)
+                }
+            };
+        }
         Err(error) => return Err(ParseError::BadRequest(httparse_reason(error))),
     };
     if len > limits.max_head_bytes {
@@ -551,10 +558,21 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-/// httparse reports any bad version token as `Version`; a well-formed `HTTP/x.y` we do not speak
-/// is a 505 (RFC 9110 §15.6.6), anything else is a malformed request line. A token that may still
-/// become `HTTP/x.y` waits for more bytes.
-fn version_error(buf: &[u8]) -> Result<Option<Head>, ParseError> {
+/// What an `HTTP/x.y` token httparse refused turned out to be.
+enum VersionVerdict {
+    /// The token may still become `HTTP/x.y`: wait for more bytes.
+    Partial,
+    /// `HTTP/1.y` with y > 1; the minor digit is at `digit_at`.
+    LaterMinor { digit_at: usize },
+}
+
+/// httparse reports any version but 1.0 and 1.1 as `Version`. RFC 9110 §2.5: a recipient
+/// "SHOULD process" a message with a higher minor version "as if it were in the highest minor
+/// version within that major version to which the recipient is conformant", so `HTTP/1.2`
+/// (any 1.y, y > 1) is served as HTTP/1.1. Any other well-formed `HTTP/x.y` is a 505
+/// (RFC 9110 §15.6.6), anything else a malformed request line. A token that may still become
+/// `HTTP/x.y` waits for more bytes.
+fn version_error(buf: &[u8]) -> Result<VersionVerdict, ParseError> {
     const PATTERN: &[u8] = b"HTTP/d.d";
     let matches_pattern = |token: &[u8]| {
         token.len() <= PATTERN.len()
@@ -573,11 +591,34 @@ fn version_error(buf: &[u8]) -> Result<Option<Head>, ParseError> {
     let version = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
     match line_end {
         Some(_) if version.len() == PATTERN.len() && matches_pattern(version) => {
-            Err(ParseError::VersionNotSupported)
+            if version.starts_with(b"HTTP/1.") {
+                let digit_at = start + line.len() - 1;
+                Ok(VersionVerdict::LaterMinor { digit_at })
+            } else {
+                Err(ParseError::VersionNotSupported)
+            }
         }
-        None if matches_pattern(version) => Ok(None),
+        None if matches_pattern(version) => Ok(VersionVerdict::Partial),
         _ => Err(ParseError::BadRequest("invalid HTTP version")),
     }
+}
+
+/// Parses a head whose request line says `HTTP/1.y` (y > 1) as the HTTP/1.1 it is served as:
+/// from a copy with the minor digit at `digit_at` replaced. Spans are offsets, so they hold for
+/// `buf` too. Only the head can matter, so the copy stops one byte past the head limit (a
+/// longer head is still "too large"). Rare, so the copy costs nothing that matters.
+fn parse_as_http11(
+    buf: &[u8],
+    digit_at: usize,
+    limits: &ParseLimits,
+    headers: &mut Vec<HeaderSpan>,
+) -> Result<Option<Head>, ParseError> {
+    let mut copy = buf[..buf.len().min(limits.max_head_bytes + 1)].to_vec();
+    match copy.get_mut(digit_at) {
+        Some(digit) => *digit = b'1',
+        None => return Err(ParseError::HeadTooLarge),
+    }
+    parse_head(&copy, limits, headers)
 }
 
 fn httparse_reason(error: httparse::Error) -> &'static str {
@@ -771,8 +812,23 @@ mod tests {
             Want::Err(ParseError::VersionNotSupported),
         ),
         (
-            "HTTP/1.2",
+            "HTTP/1.2 is served as HTTP/1.1 (RFC 9110 §2.5)",
             b"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
+            Want::Ok { framing: Framing::Empty, keep_alive: true },
+        ),
+        (
+            "HTTP/1.9 needs Host like HTTP/1.1",
+            b"GET / HTTP/1.9\r\n\r\n",
+            Want::Err(ParseError::BadRequest("missing Host header")),
+        ),
+        (
+            "HTTP/1.9 with a body",
+            b"POST / HTTP/1.9\r\nHost: a\r\nContent-Length: 5\r\n\r\n",
+            Want::Ok { framing: Framing::Length(5), keep_alive: true },
+        ),
+        (
+            "HTTP/0.9",
+            b"GET / HTTP/0.9\r\nHost: a\r\n\r\n",
             Want::Err(ParseError::VersionNotSupported),
         ),
         (
