@@ -1,15 +1,23 @@
 //! Live updates: server-sent events (the WHATWG HTML standard, §9.2) published to topics.
 //!
 //! A handler subscribes its connection by returning [`Reply::Stream`](crate::Reply::Stream)
-//! with an [`EventStream`]: the response head, a topic, and events to send first (a replay).
-//! The connection then stays open as a long-lived response — a slab entry, not a thread.
-//! Anyone holding a [`Publisher`] (from [`App::publisher`](crate::App::publisher)) can publish an
-//! event to a topic; the loop writes it to every subscriber before it next sleeps, without
-//! waiting for a slow one (a subscriber whose unsent output passes a bound is dropped and can
-//! resume with `Last-Event-ID`).
+//! (or answering a job with [`Responder::stream`](crate::Responder::stream)) with an
+//! [`EventStream`]: the response head, a topic, and events to send first (a replay). The
+//! connection then stays open as a long-lived response — a slab entry, not a thread.
+//!
+//! Anyone holding a [`Publisher`] (from [`App::publisher`](crate::App::publisher)), on any
+//! thread, can publish an event to a topic: it is queued and the loop is woken, and the loop
+//! writes it to every subscriber without waiting for a slow one (a subscriber whose unsent
+//! output passes a bound is dropped and can resume with `Last-Event-ID`).
+//!
+//! Events with an id (`id:` field) are delivered in the order published, each once per
+//! stream: the loop keeps each topic's recent events, so a stream whose replay was read off the
+//! loop (from a database, on a helper thread) is sent the events published while that replay
+//! was being read, and none it already had (see [`EventStream::last_id`]).
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use mio::Waker;
 
 use crate::http::response::Response;
 
@@ -22,28 +30,65 @@ pub struct EventStream {
     pub response: Response,
     /// Encoded events sent before any live one (see [`encode_event`]).
     pub replay: Vec<u8>,
+    /// The id of the last event in `replay`, or the id the client resumed after if the
+    /// replay is empty; `None` for a stream that starts with live events only. Published
+    /// events with an id up to it are not sent again; those after it that were published
+    /// before the stream subscribed are sent from the topic's recent history.
+    pub last_id: Option<u64>,
 }
 
 /// An encoded event on its way to a topic's subscribers, shared by all of them.
-pub(crate) type Published = (String, Rc<[u8]>);
+#[derive(Clone, Debug)]
+pub(crate) struct Published {
+    pub topic: String,
+    pub id: Option<u64>,
+    pub event: Arc<[u8]>,
+}
 
-/// Publishes events to topics; cheap to clone, used on the loop thread.
+/// Publishes events to topics, from any thread; cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Publisher {
-    queued: Rc<RefCell<Vec<Published>>>,
+    shared: Arc<PublisherShared>,
+}
+
+#[derive(Debug, Default)]
+struct PublisherShared {
+    queued: Mutex<Vec<Published>>,
+    /// Wakes the loop to deliver; set when the server starts.
+    waker: OnceLock<Arc<Waker>>,
 }
 
 impl Publisher {
-    /// Queues `event` (already encoded, see [`encode_event`]) for every subscriber of `topic`.
-    pub fn publish(&self, topic: &str, event: Vec<u8>) {
-        self.queued
-            .borrow_mut()
-            .push((topic.to_owned(), event.into()));
+    /// Queues `event` (already encoded, see [`encode_event`]; `id` is its `id:` field, if any)
+    /// for every subscriber of `topic`, and wakes the loop to deliver it. Events with ids must
+    /// be published in increasing id order.
+    pub fn publish(&self, topic: &str, id: Option<u64>, event: Vec<u8>) {
+        let published = Published {
+            topic: topic.to_owned(),
+            id,
+            event: event.into(),
+        };
+        self.queue().push(published);
+        if let Some(waker) = self.shared.waker.get() {
+            let _ = waker.wake();
+        }
     }
 
-    /// Takes the queued events; the loop calls this once per tick.
+    /// Lets publishing wake the loop through `waker` (the server calls this once).
+    pub(crate) fn wake_with(&self, waker: Arc<Waker>) {
+        let _ = self.shared.waker.set(waker);
+    }
+
+    /// Takes the queued events, in the order published; the loop calls this once per tick.
     pub(crate) fn take(&self) -> Vec<Published> {
-        std::mem::take(&mut *self.queued.borrow_mut())
+        std::mem::take(&mut *self.queue())
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Vec<Published>> {
+        self.shared
+            .queued
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -87,12 +132,27 @@ mod tests {
     }
 
     #[test]
-    fn publisher_queues_until_taken() {
+    fn publisher_queues_until_taken_and_wakes_the_loop() {
         let publisher = Publisher::default();
-        publisher.clone().publish("chat", b"x".to_vec());
+        // Before the server starts there is nothing to wake.
+        publisher.clone().publish("chat", Some(1), b"x".to_vec());
+        let mut poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(9)).unwrap());
+        publisher.wake_with(waker);
+        let from_another_thread = publisher.clone();
+        std::thread::spawn(move || from_another_thread.publish("chat", None, b"y".to_vec()))
+            .join()
+            .unwrap();
+        let mut events = mio::Events::with_capacity(4);
+        poll.poll(&mut events, Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(
+            events.iter().next().map(|event| event.token()),
+            Some(mio::Token(9))
+        );
         let taken = publisher.take();
-        assert_eq!(taken.len(), 1);
-        assert_eq!(&*taken[0].1, b"x");
+        let seen: Vec<_> = taken.iter().map(|p| (p.id, &*p.event)).collect();
+        assert_eq!(seen, [(Some(1), &b"x"[..]), (None, &b"y"[..])]);
         assert!(publisher.take().is_empty());
     }
 }

@@ -43,6 +43,7 @@ pub mod api;
 pub mod config;
 pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod json;
 pub mod router;
 pub mod server;
@@ -51,8 +52,9 @@ pub mod store;
 
 pub use config::Config;
 pub use events::{EventStream, Publisher};
-pub use http::request::Request;
+pub use http::request::{OwnedRequest, Request};
 pub use http::response::{Body, IntoResponse, Response};
+pub use jobs::Responder;
 pub use json::{HttpError, Json};
 pub use router::{App, IntoReply, Reply};
 pub use server::Server;

@@ -43,6 +43,7 @@ use percent_encoding::percent_decode_str;
 use crate::events::{EventStream, Publisher};
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
+use crate::jobs::{Job, Responder};
 use crate::json::HttpError;
 use crate::static_files::{self, StaticFiles, StaticOptions};
 
@@ -54,22 +55,38 @@ const KNOWN_METHODS: &[&str] = &[
 /// How long a browser may cache a CORS preflight answer, in seconds.
 const CORS_MAX_AGE: &str = "600";
 
-/// Work to run on the helper pool instead of the event loop: password hashing and anything
-/// else that takes milliseconds. It owns everything it needs (the request is gone by then).
-pub type Job = Box<dyn FnOnce() -> Response + Send + 'static>;
-
-/// What a handler returns: a response now, a job whose response comes later, or an event
-/// stream that keeps the connection open for published events.
+/// What a handler returns: a response now, a job whose response comes later, an event stream
+/// that keeps the connection open for published events, or a job that prepares something
+/// before the request is handled again.
 pub enum Reply {
     Now(Response),
+    /// Runs on the helper pool and answers through its [`Responder`] (see `jobs`): for work
+    /// whose cost grows with data or that waits (password hashing, SQL, listings).
     Later(Job),
     Stream(EventStream),
+    /// Runs the work on the helper pool, then handles the request again on the loop with
+    /// [`Request::prepared`] true: for work that fills a cache the loop then answers from (a
+    /// compressed copy of a file). Asked again, a handler must answer without preparing.
+    Prepare(Box<dyn FnOnce() + Send + 'static>),
 }
 
 impl Reply {
     /// Runs `work` on the helper pool; the connection waits, the loop does not.
     pub fn later<R: IntoResponse>(work: impl FnOnce() -> R + Send + 'static) -> Reply {
-        Reply::Later(Box::new(move || work().into_response()))
+        Reply::Later(Box::new(move |responder: Responder| {
+            responder.respond(work())
+        }))
+    }
+
+    /// Runs `work` on the helper pool with the request's [`Responder`], which it may hand on
+    /// to another thread that answers later.
+    pub fn later_with(work: impl FnOnce(Responder) + Send + 'static) -> Reply {
+        Reply::Later(Box::new(work))
+    }
+
+    /// Runs `work` on the helper pool, then handles the request again (see [`Reply::Prepare`]).
+    pub fn prepare(work: impl FnOnce() + Send + 'static) -> Reply {
+        Reply::Prepare(Box::new(work))
     }
 }
 
@@ -79,6 +96,7 @@ impl std::fmt::Debug for Reply {
             Reply::Now(response) => f.debug_tuple("Now").field(response).finish(),
             Reply::Later(_) => f.write_str("Later(..)"),
             Reply::Stream(stream) => f.debug_tuple("Stream").field(stream).finish(),
+            Reply::Prepare(_) => f.write_str("Prepare(..)"),
         }
     }
 }
@@ -428,7 +446,7 @@ impl App {
                 && (rest.is_empty() || rest.starts_with('/'))
             {
                 let rest = if rest.is_empty() { "/" } else { rest };
-                return Reply::Now(files.serve(request, rest));
+                return files.serve(request, rest);
             }
         }
         Reply::Now(Response::error(404))
@@ -498,15 +516,19 @@ fn with_cors(reply: Reply, origin: String) -> Reply {
     })
 }
 
-/// Applies `change` to the reply's response: now, or when its job finishes.
+/// Applies `change` to the reply's response: now, or when its job finishes. (A prepared
+/// request is handled again, and changed then.)
 fn map_response(reply: Reply, change: impl FnOnce(Response) -> Response + Send + 'static) -> Reply {
     match reply {
         Reply::Now(response) => Reply::Now(change(response)),
-        Reply::Later(job) => Reply::Later(Box::new(move || change(job()))),
+        Reply::Later(job) => Reply::Later(Box::new(move |responder: Responder| {
+            job(responder.map(change))
+        })),
         Reply::Stream(mut stream) => {
             stream.response = change(stream.response);
             Reply::Stream(stream)
         }
+        Reply::Prepare(work) => Reply::Prepare(work),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Accounts and sessions: register, login, logout, me.
 //!
-//! - Passwords are hashed with argon2id (default parameters) on the helper pool, never on the
-//!   loop; login verifies on the pool too, against a dummy hash for unknown users so that both
-//!   failures cost the same time and say the same thing.
+//! - Passwords are hashed with argon2id (the crate's defaults, OWASP's minimum: 19 MiB, 2
+//!   passes, 1 lane) on the helper pool, never on the loop; login verifies on the pool too,
+//!   against a dummy hash for unknown users so that both failures cost the same time and say
+//!   the same thing. (The 19 MiB go back to the system after each hash: see `main.rs`.)
 //! - A session token is 32 random bytes in hex, handed to the client once; the store keeps only
 //!   its SHA-256, so a leaked database holds no usable token.
 //! - Failed logins are counted per username: the sixth within a minute is a 429 with
@@ -22,10 +23,9 @@ use sha2::{Digest, Sha256};
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::json::{HttpError, Json, read_json};
-use crate::router::Reply;
 use crate::store::User;
 
-use super::{Api, char_len, length_error, with_helper_store};
+use super::{Answer, Api, char_len, length_error};
 
 const COOKIE_NAME: &str = "session";
 const MAX_FAILURES: usize = 5;
@@ -39,7 +39,7 @@ struct CredentialsInput {
 }
 
 /// POST /api/auth/register {"username","password"} → 201 {"username"}; 409 taken; 422 invalid.
-pub fn register(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn register(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let input: CredentialsInput = read_json(request, api.settings.max_json_body)?;
     let valid_name = (3..=32).contains(&input.username.len())
         && input
@@ -55,13 +55,15 @@ pub fn register(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
         return Err(length_error("password", 8, 128));
     }
     // Checked here to spare the hashing; the unique index decides races.
-    if api.store.username_exists(&input.username)? {
+    if api
+        .db
+        .read(|store| store.username_exists(&input.username))?
+    {
         return Err(username_taken());
     }
-    let db_path = api.settings.db_path.clone();
-    Ok(Reply::later(move || -> Result<Response, HttpError> {
-        let hash = hash_password(&input.password)?;
-        match with_helper_store(&db_path, |store| store.create_user(&input.username, &hash))? {
+    let hash = hash_password(&input.password)?;
+    Ok(Answer::write(move |store| {
+        match store.create_user(&input.username, &hash)? {
             Ok(user) => Ok((201, Json(json!({ "username": user.username }))).into_response()),
             Err(_taken) => Err(username_taken()),
         }
@@ -69,52 +71,48 @@ pub fn register(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
 }
 
 /// POST /api/auth/login {"username","password"} → 200 {"username","token"} and the cookie.
-pub fn login(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn login(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let input: CredentialsInput = read_json(request, api.settings.max_json_body)?;
     let limiter_key = input.username.to_ascii_lowercase();
     if let Err(retry_after) = api.login_limiter.check(&limiter_key, Instant::now()) {
         let response = HttpError::new(429, "too many failed logins; try again later")
             .into_response()
             .with_header("Retry-After", retry_after.as_secs().max(1).to_string());
-        return Ok(Reply::Now(response));
+        return Ok(Answer::respond(response));
     }
-    let credentials = api.store.credentials(&input.username)?;
-    let db_path = api.settings.db_path.clone();
+    let credentials = api.db.read(|store| store.credentials(&input.username))?;
+    let verified = match &credentials {
+        Some(found) => verify_password(&input.password, &found.password_hash),
+        None => verify_password(&input.password, dummy_hash()),
+    };
+    let Some(found) = credentials.filter(|_| verified) else {
+        api.login_limiter
+            .record_failure(&limiter_key, Instant::now());
+        return Err(HttpError::new(401, BAD_CREDENTIALS));
+    };
+    api.login_limiter.forget(&limiter_key);
+    let token = new_token()?;
     let ttl = api.settings.session_ttl_secs;
-    let limiter = api.login_limiter.clone();
-    let secure = request.is_secure();
-    Ok(Reply::later(move || -> Result<Response, HttpError> {
-        let verified = match &credentials {
-            Some(found) => verify_password(&input.password, &found.password_hash),
-            None => verify_password(&input.password, dummy_hash()),
-        };
-        let Some(found) = credentials.filter(|_| verified) else {
-            limiter.record_failure(&limiter_key, Instant::now());
-            return Err(HttpError::new(401, BAD_CREDENTIALS));
-        };
-        limiter.forget(&limiter_key);
-        let token = new_token()?;
-        with_helper_store(&db_path, |store| {
-            store.create_session(found.user.id, &token_hash(&token), ttl)
-        })?;
-        let cookie = session_cookie(&token, ttl, secure);
+    let cookie = session_cookie(&token, ttl, request.is_secure());
+    Ok(Answer::write(move |store| {
+        store.create_session(found.user.id, &token_hash(&token), ttl)?;
         let body = json!({ "username": found.user.username, "token": token });
         Ok(Json(body).into_response().with_header("Set-Cookie", cookie))
     }))
 }
 
 /// POST /api/auth/logout → 204, the session deleted and the cookie cleared.
-pub fn logout(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn logout(_api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let token = session_token(request).ok_or_else(unauthorized)?;
     let hash = token_hash(token);
-    if api.store.session_user(&hash)?.is_none() {
-        return Err(unauthorized());
-    }
-    api.store.delete_session(&hash)?;
     let cleared = session_cookie("", 0, request.is_secure());
-    Ok(Reply::Now(
-        Response::empty(204).with_header("Set-Cookie", cleared),
-    ))
+    Ok(Answer::write(move |store| {
+        if store.session_user(&hash)?.is_none() {
+            return Err(unauthorized());
+        }
+        store.delete_session(&hash)?;
+        Ok(Response::empty(204).with_header("Set-Cookie", cleared))
+    }))
 }
 
 /// The session cookie's Set-Cookie value (an empty token with Max-Age 0 clears it). Over
@@ -125,18 +123,17 @@ fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
 }
 
 /// GET /api/auth/me → 200 {"username"} or 401.
-pub fn me(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn me(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let user = authenticate(api, request)?;
-    Ok(Reply::Now(
-        Json(json!({ "username": user.username })).into_response(),
-    ))
+    Ok(Answer::respond(Json(json!({ "username": user.username }))))
 }
 
 /// The user of the request's session (bearer token first, then the cookie), or a 401.
 pub fn authenticate(api: &Api, request: &Request<'_>) -> Result<User, HttpError> {
     let token = session_token(request).ok_or_else(unauthorized)?;
-    api.store
-        .session_user(&token_hash(token))?
+    let hash = token_hash(token);
+    api.db
+        .read(|store| store.session_user(&hash))?
         .ok_or_else(unauthorized)
 }
 

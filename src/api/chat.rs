@@ -1,9 +1,11 @@
 //! The group chat room: history, sending, and the live stream (server-sent events).
 //!
-//! Sending stores the message, then publishes it to the `chat` topic as an SSE event whose id
-//! is the message id. A stream first replays the messages after the client's `Last-Event-ID`
-//! (or `?after=`), then receives live ones: both happen on the loop thread, in the same tick, so
-//! no message can slip between the replay and the subscription.
+//! Sending stores the message (on the writer thread), then, once it is committed, publishes it
+//! to the `chat` topic as an SSE event whose id is the message id. A stream first replays the
+//! messages after the client's `Last-Event-ID` (or `?after=`), read on a helper thread, then
+//! receives live ones. The loop orders the two: events published while the replay was read are
+//! sent from the topic's recent history, those already in the replay are not sent twice
+//! (`EventStream::last_id`), so no message slips between replay and subscription.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -12,11 +14,10 @@ use crate::events::{EventStream, encode_event};
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::json::{HttpError, Json, read_json};
-use crate::router::Reply;
 use crate::store::Message;
 
 use super::auth::authenticate;
-use super::{Api, char_len, count_param, length_error};
+use super::{Answer, Api, char_len, count_param, length_error};
 
 /// The topic every stream subscribes to.
 const TOPIC: &str = "chat";
@@ -27,24 +28,24 @@ const MAX_TEXT_CHARS: usize = 2000;
 const MAX_REPLAY: u32 = 1000;
 
 /// GET /api/chat/messages?after=&limit= → {"messages": [...]}, oldest first.
-pub fn list(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn list(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     authenticate(api, request)?;
     let limit = u32::try_from(count_param(request, "limit", DEFAULT_LIMIT.into())?)
         .unwrap_or(MAX_LIMIT)
         .min(MAX_LIMIT);
     let messages = match request.query_param("after") {
-        Some(_) => api
-            .store
-            .messages_after(after_id(count_param(request, "after", 0)?), limit)?,
-        None => api.store.recent_messages(limit)?,
+        Some(_) => {
+            let after = after_id(count_param(request, "after", 0)?);
+            api.db.read(|store| store.messages_after(after, limit))?
+        }
+        None => api.db.read(|store| store.recent_messages(limit))?,
     };
-    Ok(Reply::Now(
-        Json(json!({ "messages": messages })).into_response(),
-    ))
+    Ok(Answer::respond(Json(json!({ "messages": messages }))))
 }
 
-/// POST /api/chat/messages {"text"} → 201 Message, and the message to every stream.
-pub fn send(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+/// POST /api/chat/messages {"text"} → 201 Message, and the message to every stream (both
+/// once the message is committed).
+pub fn send(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     #[derive(Deserialize)]
     struct MessageInput {
         text: String,
@@ -54,13 +55,16 @@ pub fn send(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
     if !(1..=MAX_TEXT_CHARS).contains(&char_len(&input.text)) {
         return Err(length_error("text", 1, MAX_TEXT_CHARS));
     }
-    let message = api.store.insert_message(user.id, &input.text)?;
-    api.publisher.publish(TOPIC, event_for(&message));
-    Ok(Reply::Now((201, Json(message)).into_response()))
+    Ok(Answer::write_and_publish(move |store| {
+        let message = store.insert_message(user.id, &input.text)?;
+        let id = u64::try_from(message.id).unwrap_or_default();
+        let event = event_for(&message);
+        Ok(((201, Json(message)).into_response(), (TOPIC, id, event)))
+    }))
 }
 
 /// GET /api/chat/stream → text/event-stream: missed messages first, then live ones.
-pub fn stream(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn stream(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     authenticate(api, request)?;
     let resume_after = match request.header("last-event-id") {
         // A browser resuming: an id we did not send is treated as "from the start".
@@ -74,18 +78,24 @@ pub fn stream(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
         None => None,
     };
     let mut replay = Vec::new();
+    let mut last_id = resume_after;
     if let Some(after) = resume_after {
-        for message in api.store.messages_after(after_id(after), MAX_REPLAY)? {
+        let missed = api
+            .db
+            .read(|store| store.messages_after(after_id(after), MAX_REPLAY))?;
+        for message in missed {
             replay.extend_from_slice(&event_for(&message));
+            last_id = u64::try_from(message.id).ok().or(last_id);
         }
     }
     let response = Response::empty(200)
         .with_header("Content-Type", "text/event-stream")
         .with_header("Cache-Control", "no-cache");
-    Ok(Reply::Stream(EventStream {
+    Ok(Answer::Stream(EventStream {
         topic: TOPIC.to_owned(),
         response,
         replay,
+        last_id,
     }))
 }
 

@@ -1,9 +1,12 @@
 //! The built-in application: the JSON API the binary serves next to www/.
 //!
-//! `mount` opens the store and registers every route. Handlers here share one shape,
-//! `fn(&Api, &Request) -> Result<Reply, HttpError>`: they validate and answer from the store on
-//! the loop thread when that is fast, and defer to the helper pool (`Reply::later`) what is
-//! slow — password hashing. Deferred jobs open their own `Store` on their helper thread.
+//! `mount` opens the store and registers every route. No handler here runs on the event loop:
+//! every API request touches the database, whose statements cost as much as the data they touch
+//! (and a write may wait for the file's lock). So each route, on the loop, only copies the
+//! request ([`Request::to_owned`]) and defers to the helper pool, where its handler runs:
+//! `fn(&Api, &Request) -> Result<Answer, HttpError>`, with checks in the order the contract
+//! gives them. Reads are made there, on the helper's own connection; a write is handed to the
+//! store's writer thread ([`Answer::write`]), which answers once its transaction commits.
 //!
 //! - `auth`: register, login (rate-limited), logout, me; sessions.
 //! - `posts`: the blog (CRUD), and generated posts for load tests.
@@ -16,15 +19,16 @@ pub mod posts;
 pub mod search;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use crate::events::Publisher;
+use crate::events::{EventStream, Publisher};
 use crate::http::request::Request;
+use crate::http::response::Response;
+use crate::jobs::Responder;
 use crate::json::{HttpError, Json};
 use crate::router::{App, Reply};
-use crate::store::{self, Store};
+use crate::store::{self, AfterCommit, Db, Store};
 use crate::{Config, IntoResponse};
 
 /// What the API needs from the command line.
@@ -50,36 +54,128 @@ impl From<&Config> for ApiSettings {
     }
 }
 
-/// The API's state on the loop thread.
+/// The API's state, shared by the helper threads its handlers run on.
 pub struct Api {
-    store: Store,
+    db: Db,
     settings: ApiSettings,
     login_limiter: auth::LoginLimiter,
     publisher: Publisher,
 }
 
-type Handler = fn(&Api, &Request<'_>) -> Result<Reply, HttpError>;
+/// A handler: runs on a helper thread.
+type Handler = fn(&Api, &Request<'_>) -> Result<Answer, HttpError>;
 
-/// Opens the store (applying migrations, seeding if asked) and registers the API's routes.
-pub fn mount(app: &mut App, settings: ApiSettings) -> Result<(), store::Error> {
-    let store = Store::open(&settings.db_path)?;
-    if settings.seed_posts > 0 {
-        posts::seed(&store, settings.seed_posts)?;
+/// What a handler decided.
+pub enum Answer {
+    /// The response, computed from reads.
+    Response(Response),
+    /// An event stream (the replay was read).
+    Stream(EventStream),
+    /// A write for the writer thread: its response is sent, and its event published, only
+    /// once its transaction has committed.
+    Write(Write),
+}
+
+/// A write's work, run on the writer thread inside its transaction.
+type Write = Box<dyn FnOnce(&Store) -> Result<Written, HttpError> + Send>;
+
+/// What a write produced.
+pub struct Written {
+    response: Response,
+    /// An event for the streams of a topic: (topic, id, encoded event).
+    publish: Option<(&'static str, u64, Vec<u8>)>,
+}
+
+impl Answer {
+    /// A response now.
+    fn respond(response: impl IntoResponse) -> Answer {
+        Answer::Response(response.into_response())
     }
+
+    /// A write whose response is sent after the commit.
+    fn write(work: impl FnOnce(&Store) -> Result<Response, HttpError> + Send + 'static) -> Answer {
+        Answer::Write(Box::new(move |store| {
+            work(store).map(|response| Written {
+                response,
+                publish: None,
+            })
+        }))
+    }
+
+    /// A write whose response is sent, and whose event is published, after the commit.
+    fn write_and_publish(
+        work: impl FnOnce(&Store) -> Result<(Response, (&'static str, u64, Vec<u8>)), HttpError>
+        + Send
+        + 'static,
+    ) -> Answer {
+        Answer::Write(Box::new(move |store| {
+            work(store).map(|(response, event)| Written {
+                response,
+                publish: Some(event),
+            })
+        }))
+    }
+}
+
+impl Api {
+    /// Sends the handler's answer through `responder`: now, or after the writer's commit.
+    fn finish(&self, answer: Result<Answer, HttpError>, responder: Responder) {
+        let work = match answer {
+            Ok(Answer::Response(response)) => return responder.respond(response),
+            Ok(Answer::Stream(stream)) => return responder.stream(stream),
+            Err(error) => return responder.respond(error),
+            Ok(Answer::Write(work)) => work,
+        };
+        let publisher = self.publisher.clone();
+        self.db
+            .write(Box::new(move |store: &Store| match work(store) {
+                Ok(written) => {
+                    let after: AfterCommit = Box::new(move |committed| {
+                        if !committed {
+                            return responder.respond(internal_error());
+                        }
+                        if let Some((topic, id, event)) = written.publish {
+                            publisher.publish(topic, Some(id), event);
+                        }
+                        responder.respond(written.response);
+                    });
+                    Ok(after)
+                }
+                Err(error) => Err(Box::new(move |_| responder.respond(error))),
+            }));
+    }
+}
+
+/// Opens the store (applying migrations, seeding if asked), starts its writer thread, and
+/// registers the API's routes.
+pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
+    let store = Store::open(&settings.db_path).map_err(std::io::Error::other)?;
+    if settings.seed_posts > 0 {
+        posts::seed(&store, settings.seed_posts).map_err(std::io::Error::other)?;
+    }
+    let db = Db::start(store, &settings.db_path)?;
     app.json_errors("/api").json_errors("/healthz");
     for origin in &settings.cors_origins {
         app.cors_origin(origin);
     }
-    let api = Rc::new(Api {
-        store,
+    let api = Arc::new(Api {
+        db,
         settings,
         login_limiter: auth::LoginLimiter::default(),
         publisher: app.publisher(),
     });
     let route = |handler: Handler| {
-        let api = Rc::clone(&api);
+        let api = Arc::clone(&api);
         move |request: &Request<'_>| {
-            handler(&api, request).unwrap_or_else(|error| Reply::Now(error.into_response()))
+            // On the loop: one copy of the request (bounded by the head and body limits).
+            let request = request.to_owned();
+            let api = Arc::clone(&api);
+            Reply::later_with(move |responder| {
+                let answer = request
+                    .with(|request| handler(&api, request))
+                    .unwrap_or_else(|| Err(HttpError::bad_request("malformed request")));
+                api.finish(answer, responder);
+            })
         }
     };
     app.get("/healthz", |_| Json(serde_json::json!({ "status": "ok" })));
@@ -100,33 +196,16 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> Result<(), store::Error> {
     Ok(())
 }
 
-/// Any store failure is the server's fault: a 500, and nothing half-written (every multi-row
-/// write is one transaction).
+/// Any store failure is the server's fault: a 500, and nothing half-written (every write is
+/// atomic).
 impl From<store::Error> for HttpError {
     fn from(_: store::Error) -> Self {
-        HttpError::new(500, "internal error")
+        internal_error()
     }
 }
 
-/// Runs `work` with this helper thread's own connection to the database at `path`.
-fn with_helper_store<R>(
-    path: &Path,
-    work: impl FnOnce(&Store) -> Result<R, store::Error>,
-) -> Result<R, store::Error> {
-    thread_local! {
-        static STORE: RefCell<Option<(PathBuf, Store)>> = const { RefCell::new(None) };
-    }
-    STORE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let reuse = matches!(&*slot, Some((open_path, _)) if open_path == path);
-        if !reuse {
-            *slot = Some((path.to_owned(), Store::open(path)?));
-        }
-        match &*slot {
-            Some((_, store)) => work(store),
-            None => Err(store::Error::InvalidPath(path.to_owned())),
-        }
-    })
+fn internal_error() -> HttpError {
+    HttpError::new(500, "internal error")
 }
 
 /// A non-negative integer query parameter, `default` when absent; anything else is a 400.

@@ -9,11 +9,10 @@ use serde_json::json;
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::json::{HttpError, Json, read_json};
-use crate::router::Reply;
 use crate::store::{self, Store, User};
 
 use super::auth::authenticate;
-use super::{Api, char_len, count_param, length_error, limit_param};
+use super::{Answer, Api, char_len, count_param, length_error, limit_param};
 
 const MAX_TITLE_CHARS: usize = 200;
 const MAX_BODY_CHARS: usize = 100_000;
@@ -37,51 +36,63 @@ impl PostInput {
 }
 
 /// GET /api/posts?limit=&offset= → {"posts": [...], "total": n}, newest first.
-pub fn list(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn list(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let limit = limit_param(request)?;
     let offset = count_param(request, "offset", 0)?;
-    let (posts, total) = api.store.list_posts(limit, offset)?;
-    Ok(now(Json(json!({ "posts": posts, "total": total }))))
+    let (posts, total) = api.db.read(|store| store.list_posts(limit, offset))?;
+    Ok(Answer::respond(Json(
+        json!({ "posts": posts, "total": total }),
+    )))
 }
 
 /// GET /api/posts/:id
-pub fn show(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn show(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let id = post_id(request)?;
-    let post = api.store.post(id)?.ok_or_else(HttpError::not_found)?;
-    Ok(now(Json(post)))
+    let post = api
+        .db
+        .read(|store| store.post(id))?
+        .ok_or_else(HttpError::not_found)?;
+    Ok(Answer::respond(Json(post)))
 }
 
 /// POST /api/posts {"title","body"} → 201 Post with Location.
-pub fn create(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn create(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let user = authenticate(api, request)?;
     let input = read_json::<PostInput>(request, api.settings.max_json_body)?.validate()?;
-    let post = api.store.create_post(user.id, &input.title, &input.body)?;
-    let location = format!("/api/posts/{}", post.id);
-    Ok(now((201, Json(post))
-        .into_response()
-        .with_header("Location", location)))
+    Ok(Answer::write(move |store| {
+        let post = store.create_post(user.id, &input.title, &input.body)?;
+        let location = format!("/api/posts/{}", post.id);
+        Ok((201, Json(post))
+            .into_response()
+            .with_header("Location", location))
+    }))
 }
 
 /// PUT /api/posts/:id {"title","body"} → 200 Post (a full replace, by the author only).
-pub fn update(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn update(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let user = authenticate(api, request)?;
     let id = post_id(request)?;
-    check_author(&api.store, id, &user)?;
+    api.db.read(|store| Ok(check_author(store, id, &user)))??;
     let input = read_json::<PostInput>(request, api.settings.max_json_body)?.validate()?;
-    let post = api
-        .store
-        .update_post(id, &input.title, &input.body)?
-        .ok_or_else(HttpError::not_found)?;
-    Ok(now(Json(post)))
+    Ok(Answer::write(move |store| {
+        // Again in the transaction: the post may have gone (or changed hands) meanwhile.
+        check_author(store, id, &user)?;
+        let post = store
+            .update_post(id, &input.title, &input.body)?
+            .ok_or_else(HttpError::not_found)?;
+        Ok(Json(post).into_response())
+    }))
 }
 
 /// DELETE /api/posts/:id → 204 (by the author only).
-pub fn delete(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn delete(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let user = authenticate(api, request)?;
     let id = post_id(request)?;
-    check_author(&api.store, id, &user)?;
-    api.store.delete_post(id)?;
-    Ok(now(Response::empty(204)))
+    Ok(Answer::write(move |store| {
+        check_author(store, id, &user)?;
+        store.delete_post(id)?;
+        Ok(Response::empty(204))
+    }))
 }
 
 /// Inserts `count` generated posts by the user `seed`, in one transaction.
@@ -177,8 +188,4 @@ fn check_author(store: &Store, id: i64, user: &User) -> Result<(), HttpError> {
         }
         Some(_) => Ok(()),
     }
-}
-
-fn now(response: impl IntoResponse) -> Reply {
-    Reply::Now(response.into_response())
 }

@@ -9,22 +9,21 @@ use serde_json::json;
 
 use crate::http::request::Request;
 use crate::json::{HttpError, Json, read_json};
-use crate::router::Reply;
 
-use super::{Api, DEFAULT_LIMIT, clamp_limit, limit_param};
+use super::{Answer, Api, DEFAULT_LIMIT, clamp_limit, limit_param};
 
 /// More words than this in a query are ignored.
 const MAX_QUERY_WORDS: usize = 32;
 
 /// GET /api/search?q=&limit=
-pub fn get(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn get(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let limit = limit_param(request)?;
     let query = request.query_param("q").unwrap_or_default();
     search(api, &query, limit)
 }
 
 /// POST /api/search {"q": text, "limit"?: n} — the same as GET.
-pub fn post(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
+pub fn post(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     #[derive(Deserialize)]
     struct SearchInput {
         #[serde(default)]
@@ -37,17 +36,17 @@ pub fn post(api: &Api, request: &Request<'_>) -> Result<Reply, HttpError> {
     search(api, input.q.as_deref().unwrap_or_default(), limit)
 }
 
-fn search(api: &Api, query: &str, limit: u32) -> Result<Reply, HttpError> {
+fn search(api: &Api, query: &str, limit: u32) -> Result<Answer, HttpError> {
     if query.trim().is_empty() {
         return Err(HttpError::bad_request("`q` must not be empty"));
     }
     let results = match match_expression(query) {
-        Some(expression) => api.store.search(&expression, limit)?,
+        Some(expression) => api.db.read(|store| store.search(&expression, limit))?,
         None => Vec::new(),
     };
-    Ok(Reply::Now(crate::IntoResponse::into_response(Json(
+    Ok(Answer::respond(Json(
         json!({ "query": query, "results": results }),
-    ))))
+    )))
 }
 
 /// `hello "world"` → `"hello" "world"`; `None` when the text has no words at all.

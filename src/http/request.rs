@@ -1,7 +1,8 @@
 //! The request as handlers see it: a borrowed view over the connection's read buffer.
 //!
 //! Nothing is copied: method, target and header fields are slices of the head bytes the parser
-//! validated, and the body is the (decoded) slice that follows it.
+//! validated, and the body is the (decoded) slice that follows it. A handler that defers its
+//! work to a helper thread takes an [`OwnedRequest`] along: one copy of the head and body.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -11,6 +12,8 @@ use crate::http::parse::{Head, HeaderSpan, TargetForm, Version};
 /// One HTTP request, valid for the duration of the handler call.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
+    /// The parsed head `head` was parsed into (for [`Request::to_owned`]).
+    parsed: Head,
     method: &'a str,
     target: &'a str,
     path: &'a str,
@@ -24,10 +27,13 @@ pub struct Request<'a> {
     secure: bool,
     /// Route parameters (`:name` segments), percent-decoded; set by the router.
     params: &'a [(&'a str, Cow<'a, str>)],
+    /// A job prepared something for this request, which is being handled again.
+    prepared: bool,
 }
 
 impl<'a> Request<'a> {
-    /// Builds the view from a parsed head. `head_bytes` is the buffer `head` was parsed from.
+    /// Builds the view from a parsed head. `head_bytes` is the buffer `head` was parsed from
+    /// (at least `head.len` bytes; the head's spans index it).
     /// Fails only if the method or target is not UTF-8, which httparse already rules out for
     /// every byte it accepts.
     pub(crate) fn new(
@@ -56,6 +62,7 @@ impl<'a> Request<'a> {
             None => (path_and_query, None),
         };
         Some(Request {
+            parsed: *head,
             method,
             target,
             path,
@@ -67,7 +74,41 @@ impl<'a> Request<'a> {
             peer,
             secure,
             params: &[],
+            prepared: false,
         })
+    }
+
+    /// The same request, marked as handled again after a job prepared for it
+    /// (see [`Reply::Prepare`](crate::Reply::Prepare)).
+    pub(crate) fn prepared_again(self) -> Request<'a> {
+        Request {
+            prepared: true,
+            ..self
+        }
+    }
+
+    /// Whether this request is handled a second time, after a job it asked for
+    /// ([`Reply::Prepare`](crate::Reply::Prepare)) has run: the handler must answer now.
+    pub fn prepared(&self) -> bool {
+        self.prepared
+    }
+
+    /// Copies the request (head, body, route parameters) for a job on another thread. The
+    /// head is at most `--max-head-bytes`; the body at most `--max-body-bytes`.
+    pub fn to_owned(&self) -> OwnedRequest {
+        OwnedRequest {
+            parsed: self.parsed,
+            head: self.head[..self.parsed.len.min(self.head.len())].into(),
+            headers: self.headers.into(),
+            body: self.body.into(),
+            peer: self.peer,
+            secure: self.secure,
+            params: self
+                .params
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone().into_owned()))
+                .collect(),
+        }
     }
 
     /// The same request with the route parameters the router matched.
@@ -159,6 +200,39 @@ impl<'a> Request<'a> {
     }
 }
 
+/// A request copied out of the connection's buffer, for a job on a helper thread.
+#[derive(Clone, Debug)]
+pub struct OwnedRequest {
+    parsed: Head,
+    head: Box<[u8]>,
+    headers: Box<[HeaderSpan]>,
+    body: Box<[u8]>,
+    peer: SocketAddr,
+    secure: bool,
+    params: Vec<(String, String)>,
+}
+
+impl OwnedRequest {
+    /// Runs `f` with a view of the copied request; `None` only if the copy is not a request
+    /// (it was one when copied, so this does not happen).
+    pub fn with<R>(&self, f: impl FnOnce(&Request<'_>) -> R) -> Option<R> {
+        let params: Vec<(&str, Cow<'_, str>)> = self
+            .params
+            .iter()
+            .map(|(name, value)| (name.as_str(), Cow::Borrowed(value.as_str())))
+            .collect();
+        let request = Request::new(
+            &self.parsed,
+            &self.head,
+            &self.headers,
+            &self.body,
+            self.peer,
+            self.secure,
+        )?;
+        Some(f(&request.with_params(&params)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +259,26 @@ mod tests {
             assert_eq!(request.header("ACCEPT"), Some(&b"a"[..]));
             assert_eq!(request.headers_named("accept").count(), 2);
             assert_eq!(request.body(), b"body");
+        });
+    }
+
+    #[test]
+    fn an_owned_copy_reads_the_same() {
+        let input = b"POST /p/7?x=1 HTTP/1.1\r\nHost: h\r\nX-A: b\r\n\r\nbody+more";
+        with_request(input, |request| {
+            let params = [("id", Cow::Borrowed("7"))];
+            let request = request.with_params(&params);
+            let owned = request.to_owned();
+            let seen = owned.with(|copy| {
+                assert_eq!(copy.method(), "POST");
+                assert_eq!(copy.path(), "/p/7");
+                assert_eq!(copy.query_param("x").as_deref(), Some("1"));
+                assert_eq!(copy.header("x-a"), Some(&b"b"[..]));
+                assert_eq!(copy.param("id"), Some("7"));
+                assert!(!copy.prepared());
+                copy.body().to_vec()
+            });
+            assert_eq!(seen.as_deref(), Some(&b"body+more"[..]));
         });
     }
 

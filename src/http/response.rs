@@ -31,6 +31,34 @@ pub enum Body {
         offset: u64,
         len: u64,
     },
+    /// Ranges of an open file with bytes between them, in order: a `multipart/byteranges`
+    /// body streamed from the file, never read into memory as a whole.
+    FileParts {
+        file: File,
+        parts: Vec<FilePart>,
+    },
+}
+
+/// One piece of a [`Body::FileParts`].
+#[derive(Debug)]
+pub enum FilePart {
+    /// Bytes of our own (multipart framing).
+    Bytes(Vec<u8>),
+    /// A range of the file.
+    Range(Range<u64>),
+}
+
+impl FilePart {
+    pub fn len(&self) -> u64 {
+        match self {
+            FilePart::Bytes(bytes) => bytes.len() as u64,
+            FilePart::Range(range) => range.end.saturating_sub(range.start),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Body {
@@ -41,6 +69,7 @@ impl Body {
             Body::Bytes(bytes) => bytes.len() as u64,
             Body::Shared { range, .. } => range.len() as u64,
             Body::File { len, .. } => *len,
+            Body::FileParts { parts, .. } => parts.iter().map(FilePart::len).sum(),
         }
     }
 

@@ -37,7 +37,8 @@ use crate::http::chunked::{self, ChunkedDecoder, ChunkedError};
 use crate::http::date::DateCache;
 use crate::http::parse::{self, Framing, Head, HeaderSpan, ParseError, Version};
 use crate::http::request::Request;
-use crate::http::response::{self, Body, BodyFraming, ConnectionHeader, Response};
+use crate::http::response::{self, Body, BodyFraming, ConnectionHeader, FilePart, Response};
+use crate::jobs::{Job, Outcome, Responder};
 use crate::router::{App, Reply};
 use crate::server::access_log::{AccessLog, RequestLine};
 use crate::server::buffers::{BufferPool, READ_BUF_BASELINE};
@@ -59,6 +60,10 @@ const INLINE_BODY: usize = 8 * 1024;
 pub const MAX_STREAM_BACKLOG: usize = 256 * 1024;
 /// Requests answered per wake-up before yielding to other connections.
 const REQUESTS_PER_WAKE: usize = 32;
+/// Bytes written per wake-up before yielding to other connections: one connection holds the
+/// loop for one bounded step (a sendfile call, or TLS records), not for a whole large file.
+/// A 64 KiB sendfile to a loopback reader costs ~0.2 ms here (benches/load/isolation.py).
+pub const BYTES_PER_WAKE: usize = 64 * 1024;
 /// How long, and how much, to drain a client's input after our final response.
 const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 const LINGER_MAX_BYTES: usize = 1024 * 1024;
@@ -95,19 +100,22 @@ enum Reading {
     Body { head: Head, len: usize },
     /// A chunked body after the head, decoded in place.
     Chunked { head: Head, decoder: ChunkedDecoder },
-    /// A handler's job runs on the helper pool; later requests wait (responses stay in order).
-    Waiting(Box<Waiting>),
+    /// A handler's job runs on the helper pool; the request stays at the front of the buffer
+    /// (its response is logged from it; a prepared request is handled again) and later
+    /// requests wait, so responses stay in order.
+    Waiting(Buffered),
     /// No further requests will be read: the peer finished, or we decided to close.
     Closed,
 }
 
-/// What is kept of a request while its job runs: enough to log it and frame its response.
-#[derive(Debug)]
-struct Waiting {
-    method: String,
-    target: String,
-    version: Version,
-    is_head: bool,
+/// A complete request at the front of the read buffer.
+#[derive(Clone, Debug)]
+struct Buffered {
+    head: Head,
+    /// Where its (decoded) body is in the buffer.
+    body: Range<usize>,
+    /// The bytes it takes in the buffer (a chunked body takes more than it decodes to).
+    consumed: usize,
 }
 
 /// Where the output comes from.
@@ -122,15 +130,18 @@ enum Writing {
         range: Range<usize>,
     },
     /// `write_buf`, then `remaining` bytes of `file` from `offset` (sendfile, or read and
-    /// encrypted over TLS); no later response may start before it ends.
+    /// encrypted over TLS), then the `rest` of a multipart body (framing bytes go through
+    /// `write_buf`); no later response may start before it ends.
     File {
         file: File,
         offset: u64,
         remaining: u64,
+        rest: std::vec::IntoIter<FilePart>,
     },
     /// An endless event stream (see `events`): events are appended as they are published,
-    /// as chunks when `chunked`, else until the connection closes (HTTP/1.0).
-    Stream { chunked: bool },
+    /// as chunks when `chunked`, else until the connection closes (HTTP/1.0). `last_id` is
+    /// the id of the last event sent: an event with an id up to it was sent already.
+    Stream { chunked: bool, last_id: Option<u64> },
     /// Our side is shut down (FIN sent); input is drained until `until`.
     Lingering { until: Instant, drained: usize },
 }
@@ -207,18 +218,20 @@ impl Conn {
 
     /// Makes all the progress the socket allows. See the module docs for the three steps.
     pub fn drive(&mut self, ctx: &mut Ctx<'_>) -> Flow {
-        let mut budget = REQUESTS_PER_WAKE;
+        let mut requests = REQUESTS_PER_WAKE;
+        let mut bytes = BYTES_PER_WAKE;
         loop {
             let read = match self.read(ctx) {
                 Ok(read) => read,
                 Err(_) => return Flow::Close,
             };
-            let processed = self.process(ctx, &mut budget);
-            let flushed = match self.flush(ctx) {
+            let processed = self.process(ctx, &mut requests);
+            let flushed = match self.flush(ctx, &mut bytes) {
                 Ok(flushed) => flushed,
                 Err(_) => return Flow::Close,
             };
-            if budget == 0 {
+            // Budget spent with work left: others get their turn first.
+            if requests == 0 || (bytes == 0 && self.writable && self.has_output()) {
                 return Flow::Yield;
             }
             if !(read || processed || flushed) {
@@ -238,14 +251,15 @@ impl Conn {
             // kernel reports writability only once a good share of a (large) send buffer is
             // free, so a slow but steady reader can look stalled from here.
             self.writable = true;
-            return match self.flush(ctx) {
+            let mut bytes = BYTES_PER_WAKE;
+            return match self.flush(ctx, &mut bytes) {
                 Ok(true) => self.drive(ctx),
                 _ => Flow::Close,
             };
         }
         if let Writing::Stream { .. } = self.writing {
             // An idle stream: a comment line keeps it (and any proxy on the way) alive.
-            return self.push_event(events::KEEP_ALIVE_COMMENT, ctx);
+            return self.push_event(None, events::KEEP_ALIVE_COMMENT, ctx);
         }
         match self.reading {
             // Part of a request arrived but not all of it in time (RFC 9110 §15.5.9).
@@ -263,7 +277,7 @@ impl Conn {
     /// event streams end with their last chunk.
     pub fn begin_shutdown(&mut self, ctx: &mut Ctx<'_>) -> Flow {
         self.keep_alive = false;
-        if let Writing::Stream { chunked } = self.writing {
+        if let Writing::Stream { chunked, .. } = self.writing {
             if chunked {
                 self.output(ctx).extend_from_slice(response::LAST_CHUNK);
             }
@@ -280,13 +294,22 @@ impl Conn {
         matches!(self.writing, Writing::Stream { .. })
     }
 
-    /// Appends `event` to an open event stream and sends what the socket takes. A subscriber
-    /// that has not taken the last `MAX_STREAM_BACKLOG` bytes is dropped: it must not hold
-    /// memory (or the publisher) hostage; it can reconnect with `Last-Event-ID`.
-    pub fn push_event(&mut self, event: &[u8], ctx: &mut Ctx<'_>) -> Flow {
-        let Writing::Stream { chunked } = self.writing else {
+    /// Appends `event` to an open event stream and sends what the socket takes; an event
+    /// whose `id` is not past the last one sent was sent already (in the replay) and is
+    /// skipped. A subscriber that has not taken the last `MAX_STREAM_BACKLOG` bytes is
+    /// dropped: it must not hold memory (or the publisher) hostage; it can reconnect with
+    /// `Last-Event-ID`.
+    pub fn push_event(&mut self, id: Option<u64>, event: &[u8], ctx: &mut Ctx<'_>) -> Flow {
+        let Writing::Stream { chunked, last_id } = &mut self.writing else {
             return Flow::Open;
         };
+        let chunked = *chunked;
+        if let Some(id) = id {
+            if last_id.is_some_and(|last| id <= last) {
+                return Flow::Open;
+            }
+            *last_id = Some(id);
+        }
         if self.unsent() > MAX_STREAM_BACKLOG {
             return Flow::Close;
         }
@@ -521,7 +544,12 @@ impl Conn {
                     consumed,
                 } => {
                     *budget -= 1;
-                    self.respond(&head, body, consumed, ctx);
+                    let request = Buffered {
+                        head,
+                        body,
+                        consumed,
+                    };
+                    self.respond(request, false, ctx);
                     changed = true;
                 }
             }
@@ -581,91 +609,126 @@ impl Conn {
         &mut self.write_buf
     }
 
-    /// Calls the app for one complete request and queues its response.
-    fn respond(
-        &mut self,
-        head: &Head,
-        body: std::ops::Range<usize>,
-        consumed: usize,
-        ctx: &mut Ctx<'_>,
-    ) {
+    /// Calls the app for the complete request at the front of the buffer (`prepared`: again,
+    /// after the job it asked for) and acts on its reply.
+    fn respond(&mut self, buffered: Buffered, prepared: bool, ctx: &mut Ctx<'_>) {
         let data = self.read_buf.data();
         let secure = self.transport.is_secure();
-        let Some(request) = Request::new(head, data, &self.headers, &data[body], self.peer, secure)
-        else {
+        let Some(request) = Request::new(
+            &buffered.head,
+            &data[..buffered.head.len],
+            &self.headers,
+            &data[buffered.body.clone()],
+            self.peer,
+            secure,
+        ) else {
             self.reject(400, ctx);
             return;
+        };
+        let request = if prepared {
+            request.prepared_again()
+        } else {
+            request
         };
         // A panicking handler costs its own request a 500, nothing more.
         let reply =
             catch_unwind(AssertUnwindSafe(|| ctx.app.handle(&request))).unwrap_or_else(|_| {
                 Reply::Now(ctx.app.error_for_path(500, Some(request.path()), secure))
             });
-        let is_head = request.method() == "HEAD";
-        self.keep_alive &= head.keep_alive;
-        let next_reading = match reply {
-            Reply::Now(response) => {
-                log_response(
-                    ctx,
-                    self.peer,
-                    request.method(),
-                    request.target(),
-                    head.version,
-                    &response,
-                    is_head,
-                );
-                self.queue(response, is_head, head.version, ctx);
-                None
+        self.keep_alive &= buffered.head.keep_alive;
+        let reply = match reply {
+            // Prepared once already: the handler must answer now (a bug if it does not).
+            Reply::Prepare(_) if prepared => {
+                Reply::Now(ctx.app.error_for_path(500, Some(request.path()), secure))
             }
-            Reply::Stream(stream) => {
-                log_response(
-                    ctx,
-                    self.peer,
-                    request.method(),
-                    request.target(),
-                    head.version,
-                    &stream.response,
-                    true,
-                );
-                self.start_stream(stream, is_head, head.version, ctx)
-            }
-            Reply::Later(job) => {
-                let key = TimerKey {
-                    slot: self.slot,
-                    conn_id: self.id,
-                };
-                ctx.pool.submit(key, job);
-                Some(Reading::Waiting(Box::new(Waiting {
-                    method: request.method().to_owned(),
-                    target: request.target().to_owned(),
-                    version: head.version,
-                    is_head,
-                })))
-            }
+            reply => reply,
         };
-        self.read_buf.consume(consumed);
-        if self.is_streaming() {
-            // Pipelined bytes after a stream request can never be answered.
-            self.read_buf.clear();
-        }
-        self.requests += 1;
-        self.request_started = (!self.read_buf.is_empty()).then_some(ctx.now);
-        self.reading = next_reading.unwrap_or_else(|| self.reading_after_response());
+        self.act_on(reply, buffered, ctx);
     }
 
-    /// Sends the head of an event stream and its replay, and subscribes to its topic. The
-    /// stream is endless: no later request on this connection is read. HEAD gets the head only.
+    /// Queues the response, opens the stream, or hands the job to the helper pool (the
+    /// request then waits at the front of the buffer).
+    fn act_on(&mut self, reply: Reply, buffered: Buffered, ctx: &mut Ctx<'_>) {
+        let version = buffered.head.version;
+        let is_head = buffered.head.method.of(self.read_buf.data()) == b"HEAD";
+        match reply {
+            Reply::Now(response) => {
+                self.log(&buffered, &response, is_head, ctx);
+                self.finish_request(&buffered, ctx);
+                self.reading = self.reading_after_response();
+                self.queue(response, is_head, version, ctx);
+            }
+            Reply::Stream(stream) => {
+                self.log(&buffered, &stream.response, true, ctx);
+                self.finish_request(&buffered, ctx);
+                // Pipelined bytes after a stream request can never be answered.
+                self.read_buf.clear();
+                self.request_started = None;
+                self.reading = self.start_stream(stream, is_head, version, ctx);
+            }
+            Reply::Later(job) => self.wait_for(job, buffered, ctx),
+            Reply::Prepare(work) => {
+                let job: Job = Box::new(move |responder: Responder| {
+                    work();
+                    responder.retry();
+                });
+                self.wait_for(job, buffered, ctx);
+            }
+        }
+    }
+
+    /// Hands `job` to the helper pool; the connection waits for its outcome.
+    fn wait_for(&mut self, job: Job, buffered: Buffered, ctx: &mut Ctx<'_>) {
+        let key = TimerKey {
+            slot: self.slot,
+            conn_id: self.id,
+        };
+        ctx.pool.submit(key, job);
+        self.reading = Reading::Waiting(buffered);
+    }
+
+    /// Drops an answered request from the buffer.
+    fn finish_request(&mut self, buffered: &Buffered, ctx: &Ctx<'_>) {
+        self.read_buf.consume(buffered.consumed);
+        self.requests += 1;
+        self.request_started = (!self.read_buf.is_empty()).then_some(ctx.now);
+    }
+
+    /// Appends the access-log line for the request at the front of the buffer.
+    fn log(&self, buffered: &Buffered, response: &Response, is_head: bool, ctx: &mut Ctx<'_>) {
+        let data = self.read_buf.data();
+        let text = |span: parse::Span| std::str::from_utf8(span.of(data)).unwrap_or("-");
+        let line = RequestLine {
+            method: text(buffered.head.method),
+            target: text(buffered.head.target),
+            version: buffered.head.version.as_str(),
+        };
+        let bytes = if is_head { 0 } else { response.body().len() };
+        ctx.log.record(
+            self.peer.ip(),
+            ctx.date,
+            Some(line),
+            response.status(),
+            bytes,
+        );
+    }
+
+    /// Sends the head of an event stream and its replay, catches up on events published
+    /// since the replay was read (from the topic's recent history), and subscribes to its
+    /// topic. The stream is endless: no later request on this connection is read. HEAD gets
+    /// the head only. Returns what to read next.
     fn start_stream(
         &mut self,
         stream: EventStream,
         is_head: bool,
         version: Version,
         ctx: &mut Ctx<'_>,
-    ) -> Option<Reading> {
+    ) -> Reading {
         let EventStream {
             topic,
             response,
             replay,
+            last_id,
         } = stream;
         let (status, headers, _) = response.into_parts();
         let chunked = version == Version::Http11;
@@ -692,14 +755,35 @@ impl Conn {
             connection,
         );
         if is_head {
-            return None;
+            return self.reading_after_response();
+        }
+        // Events published between reading the replay and now: the topic still has them,
+        // unless so many came that it forgot some (then the stream ends, and the client
+        // resumes from its last id).
+        let catch_up = match last_id {
+            Some(after) => ctx.topics.recent_after(&topic, after),
+            None => Some(Vec::new()),
+        };
+        let out = self.output(ctx);
+        let mut events = replay;
+        let mut last_id = last_id;
+        for (id, event) in catch_up.iter().flatten() {
+            events.extend_from_slice(event);
+            last_id = Some(*id);
         }
         if chunked {
-            response::encode_chunk(out, &replay);
+            response::encode_chunk(out, &events);
         } else {
-            out.extend_from_slice(&replay);
+            out.extend_from_slice(&events);
         }
-        self.writing = Writing::Stream { chunked };
+        if catch_up.is_none() {
+            if chunked {
+                out.extend_from_slice(response::LAST_CHUNK);
+            }
+            self.keep_alive = false;
+            return Reading::Closed;
+        }
+        self.writing = Writing::Stream { chunked, last_id };
         ctx.topics.subscribe(
             &topic,
             TimerKey {
@@ -707,7 +791,7 @@ impl Conn {
                 conn_id: self.id,
             },
         );
-        Some(Reading::Closed)
+        Reading::Closed
     }
 
     /// What to read once a response is queued: the next request, or nothing if the
@@ -720,26 +804,21 @@ impl Conn {
         }
     }
 
-    /// A deferred job finished: send its response and go on with the next request.
-    pub fn on_job_done(&mut self, response: Response, ctx: &mut Ctx<'_>) -> Flow {
-        if !matches!(self.reading, Reading::Waiting(_)) {
-            return Flow::Open;
-        }
-        let Reading::Waiting(waiting) = std::mem::replace(&mut self.reading, Reading::Closed)
+    /// A job finished: send its response (or open its stream, or handle the request again)
+    /// and go on with the next request.
+    pub fn on_job_done(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) -> Flow {
+        let Reading::Waiting(buffered) = std::mem::replace(&mut self.reading, Reading::Closed)
         else {
-            return Flow::Open;
+            unreachable!(
+                "a job finished for a connection not waiting: {:?}",
+                self.reading
+            );
         };
-        log_response(
-            ctx,
-            self.peer,
-            &waiting.method,
-            &waiting.target,
-            waiting.version,
-            &response,
-            waiting.is_head,
-        );
-        self.reading = self.reading_after_response();
-        self.queue(response, waiting.is_head, waiting.version, ctx);
+        match outcome {
+            Outcome::Response(response) => self.act_on(Reply::Now(response), buffered, ctx),
+            Outcome::Stream(stream) => self.act_on(Reply::Stream(stream), buffered, ctx),
+            Outcome::Retry => self.respond(buffered, true, ctx),
+        }
         self.drive(ctx)
     }
 
@@ -818,6 +897,43 @@ impl Conn {
                     file,
                     offset,
                     remaining: len,
+                    rest: Vec::new().into_iter(),
+                }
+            }
+            Body::FileParts { file, parts } => {
+                self.writing = Writing::File {
+                    file,
+                    offset: 0,
+                    remaining: 0,
+                    rest: parts.into_iter(),
+                };
+                self.next_file_part();
+            }
+        }
+    }
+
+    /// Moves a file body on once its current range is sent: framing bytes between ranges go
+    /// to the write buffer, the next range becomes current; with none left the body is done.
+    fn next_file_part(&mut self) {
+        let Writing::File {
+            offset,
+            remaining,
+            rest,
+            ..
+        } = &mut self.writing
+        else {
+            return;
+        };
+        while *remaining == 0 {
+            match rest.next() {
+                Some(FilePart::Bytes(bytes)) => self.write_buf.extend_from_slice(&bytes),
+                Some(FilePart::Range(range)) => {
+                    *offset = range.start;
+                    *remaining = range.end.saturating_sub(range.start);
+                }
+                None => {
+                    self.writing = Writing::Buffer;
+                    return;
                 }
             }
         }
@@ -836,14 +952,16 @@ impl Conn {
     /// Writes until the output is gone or the socket is full: TLS records already encrypted,
     /// then the write buffer, then a body shared from the file cache (in the same writev as
     /// the head) or a file (sendfile, the head sent with MSG_MORE so it shares a segment with
-    /// the first file bytes). Returns whether any byte was written.
-    fn flush(&mut self, ctx: &mut Ctx<'_>) -> io::Result<bool> {
+    /// the first file bytes). Stops when `budget` bytes are written (see [`BYTES_PER_WAKE`]).
+    /// Returns whether any byte was written.
+    fn flush(&mut self, ctx: &mut Ctx<'_>, budget: &mut usize) -> io::Result<bool> {
         let mut wrote = false;
-        while self.writable {
+        while self.writable && *budget > 0 {
             // Records first: TLS takes no more plaintext while they wait.
             match self.transport.send_pending() {
                 Ok(0) => {}
-                Ok(_) => {
+                Ok(n) => {
+                    *budget = budget.saturating_sub(n);
                     self.last_write = ctx.now;
                     wrote = true;
                 }
@@ -852,6 +970,9 @@ impl Conn {
                     break;
                 }
                 Err(error) => return Err(error),
+            }
+            if *budget == 0 {
+                break;
             }
             let result = if self.written < self.write_buf.len() {
                 let head = &self.write_buf[self.written..];
@@ -871,8 +992,11 @@ impl Conn {
                         file,
                         offset,
                         remaining,
+                        ..
                     } => {
-                        let len = usize::try_from(*remaining).unwrap_or(usize::MAX);
+                        let len = usize::try_from(*remaining)
+                            .unwrap_or(usize::MAX)
+                            .min(*budget);
                         self.transport.send_file(file, offset, len, ctx.buffers)
                     }
                     // Only TLS records may be left; the next turn sends them.
@@ -892,6 +1016,7 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.advance(n);
+                    *budget = budget.saturating_sub(n);
                     self.last_write = ctx.now;
                     wrote = true;
                 }
@@ -911,20 +1036,19 @@ impl Conn {
         if from_body == 0 {
             return;
         }
-        let done = match &mut self.writing {
+        match &mut self.writing {
             Writing::Shared { range, .. } => {
                 range.start += from_body;
-                range.start >= range.end
+                if range.start >= range.end {
+                    self.writing = Writing::Buffer;
+                }
             }
             // send_file moved `offset` itself.
             Writing::File { remaining, .. } => {
-                *remaining -= from_body as u64;
-                *remaining == 0
+                *remaining = remaining.saturating_sub(from_body as u64);
+                self.next_file_part();
             }
-            _ => false,
-        };
-        if done {
-            self.writing = Writing::Buffer;
+            _ => {}
         }
     }
 
@@ -1005,26 +1129,6 @@ impl Conn {
         pool.give_read(self.read_buf);
         pool.give_write(self.write_buf);
     }
-}
-
-/// Appends the access-log line for one answered request.
-fn log_response(
-    ctx: &mut Ctx<'_>,
-    peer: SocketAddr,
-    method: &str,
-    target: &str,
-    version: Version,
-    response: &Response,
-    is_head: bool,
-) {
-    let line = RequestLine {
-        method,
-        target,
-        version: version.as_str(),
-    };
-    let bytes = if is_head { 0 } else { response.body().len() };
-    ctx.log
-        .record(peer.ip(), ctx.date, Some(line), response.status(), bytes);
 }
 
 /// The outcome of looking at the buffered input once.

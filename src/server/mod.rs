@@ -38,6 +38,7 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::config::Config;
+use crate::events::Published;
 use crate::http::date::DateCache;
 use crate::router::App;
 use access_log::AccessLog;
@@ -53,8 +54,15 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 const WAKER: Token = Token(usize::MAX - 3);
 const TLS_LISTENER: Token = Token(usize::MAX - 4);
-/// Threads that run deferred handler jobs (password hashing).
+/// Threads that run deferred handler jobs (password hashing, SQL, compression, listings).
 const HELPER_THREADS: usize = 2;
+/// Unsent bytes the kernel may hold per socket (TCP_NOTSENT_LOWAT, inherited by accepted
+/// sockets from the listener). Without it the kernel grows each send buffer to megabytes:
+/// 1,000 slow readers queued ~2.2 GB of kernel memory and starved every other socket. Bytes
+/// in flight are not limited, so throughput over real networks is not either; writability is
+/// reported once less than this is waiting, and one wake-up's step (`BYTES_PER_WAKE`) refills
+/// it.
+const MAX_UNSENT_BYTES: u32 = 128 * 1024;
 /// Pending connections the kernel may queue for us.
 const LISTEN_BACKLOG: i32 = 1024;
 /// Events taken per poll call.
@@ -160,6 +168,7 @@ impl Server {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        app.publisher().wake_with(std::sync::Arc::clone(&waker));
         let pool = HelperPool::new(HELPER_THREADS, waker)?;
         let mut event_loop = EventLoop {
             poll,
@@ -232,7 +241,11 @@ impl EventLoop {
                     LISTENER => self.accept(false),
                     TLS_LISTENER => self.accept(true),
                     SIGNALS => self.on_signal(),
-                    WAKER => self.finish_jobs(),
+                    // Jobs finished, or events were published off the loop.
+                    WAKER => {
+                        self.finish_jobs();
+                        self.deliver_published();
+                    }
                     Token(slot) => {
                         if let Some(conn) = self.conns.get_mut(slot) {
                             conn.on_event(event);
@@ -426,9 +439,13 @@ impl EventLoop {
         }
     }
 
-    /// Writes the events handlers published this tick to every subscriber of their topic.
+    /// Writes the events published since the last call to every subscriber of their topic,
+    /// in the order published, remembering those with ids for streams about to subscribe.
     fn deliver_published(&mut self) {
-        for (topic, event) in self.shared.app.publisher().take() {
+        for Published { topic, id, event } in self.shared.app.publisher().take() {
+            if let Some(id) = id {
+                self.shared.topics.remember(&topic, id, &event);
+            }
             let mut subscribers = self.shared.topics.take(&topic);
             subscribers.retain(|key| {
                 self.conns
@@ -437,7 +454,7 @@ impl EventLoop {
             });
             for key in &subscribers {
                 if let Some(conn) = self.conns.get_mut(key.slot) {
-                    let flow = conn.push_event(&event, &mut self.shared.ctx(self.now));
+                    let flow = conn.push_event(id, &event, &mut self.shared.ctx(self.now));
                     self.apply(key.slot, flow);
                 }
             }
@@ -445,17 +462,17 @@ impl EventLoop {
         }
     }
 
-    /// Hands the responses of finished jobs to their connections (if still open).
+    /// Hands the outcomes of finished jobs to their connections (if still open).
     fn finish_jobs(&mut self) {
         let finished: Vec<_> = self.shared.pool.finished().collect();
-        for (key, response) in finished {
+        for (key, outcome) in finished {
             let Some(conn) = self.conns.get_mut(key.slot) else {
                 continue;
             };
             if conn.id != key.conn_id {
                 continue;
             }
-            let flow = conn.on_job_done(response, &mut self.shared.ctx(self.now));
+            let flow = conn.on_job_done(outcome, &mut self.shared.ctx(self.now));
             self.apply(key.slot, flow);
             self.deliver_published();
         }
@@ -551,6 +568,7 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     )?;
     socket.set_reuse_address(true)?;
     socket.set_nonblocking(true)?;
+    socket.set_tcp_notsent_lowat(MAX_UNSENT_BYTES)?;
     socket.bind(&addr.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(TcpListener::from_std(socket.into()))

@@ -1,10 +1,13 @@
-//! The helper pool: a few threads that run the jobs handlers defer (`Reply::Later`), so that
-//! work taking milliseconds (password hashing) never stalls the event loop.
+//! The helper pool: a few threads that run the jobs handlers defer (see `jobs`), so that work
+//! whose cost grows with data (password hashing, SQL, compression, listings) never stalls the
+//! event loop.
 //!
 //! 1. The loop submits `(key, job)`; the connection waits in its `Waiting` state.
-//! 2. A helper thread runs the job (a panic becomes a 500) and sends `(key, response)` back.
-//! 3. It wakes the loop through a `mio::Waker`; the loop drains the results and hands each to
-//!    its connection, if that connection (same slot *and* id) still exists.
+//! 2. A helper thread runs the job with a [`Responder`] for `key` (a panic is caught: the
+//!    dropped responder answers 500, and the thread lives on).
+//! 3. The responder sends `(key, outcome)` back and wakes the loop through a `mio::Waker`; the
+//!    loop drains the outcomes and hands each to its connection, if that connection (same slot
+//!    *and* id) still exists.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
@@ -13,12 +16,11 @@ use std::thread::{self, JoinHandle};
 
 use mio::Waker;
 
-use crate::http::response::Response;
-use crate::router::Job;
+use crate::jobs::{Job, Outcome, Responder};
 use crate::server::timers::TimerKey;
 
 /// Scheduling niceness of helper threads (0 is the loop's; 19 the lowest priority).
-const HELPER_NICENESS: i32 = 10;
+pub const HELPER_NICENESS: i32 = 10;
 
 struct Task {
     key: TimerKey,
@@ -28,7 +30,7 @@ struct Task {
 pub struct HelperPool {
     /// `None` once shutting down, which ends the threads.
     tasks: Option<Sender<Task>>,
-    results: Receiver<(TimerKey, Response)>,
+    results: Receiver<(TimerKey, Outcome)>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -63,8 +65,8 @@ impl HelperPool {
         }
     }
 
-    /// The results that have come back since the last call.
-    pub fn finished(&self) -> impl Iterator<Item = (TimerKey, Response)> + '_ {
+    /// The outcomes that have come back since the last call.
+    pub fn finished(&self) -> impl Iterator<Item = (TimerKey, Outcome)> + '_ {
         self.results.try_iter()
     }
 }
@@ -79,16 +81,22 @@ impl Drop for HelperPool {
     }
 }
 
+/// Lowers the calling thread's priority below the loop's.
+///
+/// Helpers yield the CPU to the event loop: on a shared core the loop's latency matters more
+/// than a login's. benches/load/api.sh, server and helpers pinned to one core, p99 of a
+/// static file while 8 clients log in: nice 0 8.1 ms (38 logins/s), nice 10 3.9 ms (23/s),
+/// nice 19 2.9 ms (14/s); alone ~80 us. 10 keeps logins moving on a saturated core.
+pub fn lower_priority() {
+    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HELPER_NICENESS);
+}
+
 fn run_helper(
     tasks: &Mutex<Receiver<Task>>,
-    results: &Sender<(TimerKey, Response)>,
-    waker: &Waker,
+    results: &Sender<(TimerKey, Outcome)>,
+    waker: &Arc<Waker>,
 ) {
-    // Helpers yield the CPU to the event loop: on a shared core the loop's latency matters more
-    // than a login's. benches/load/api.sh, server and helpers pinned to one core, p99 of a
-    // static file while 8 clients log in: nice 0 8.1 ms (38 logins/s), nice 10 3.9 ms (23/s),
-    // nice 19 2.9 ms (14/s); alone ~80 us. 10 keeps logins moving on a saturated core.
-    let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HELPER_NICENESS);
+    lower_priority();
     loop {
         // Holding the lock only while waiting for one task.
         let task = match tasks.lock() {
@@ -98,17 +106,16 @@ fn run_helper(
         let Ok(Task { key, job }) = task else {
             return; // The pool is gone.
         };
-        let response = catch_unwind(AssertUnwindSafe(job)).unwrap_or_else(|_| Response::error(500));
-        if results.send((key, response)).is_err() {
-            return;
-        }
-        let _ = waker.wake();
+        let responder = Responder::new(key, results.clone(), Arc::clone(waker));
+        // A panic drops the responder, which answers 500; the thread goes on.
+        let _ = catch_unwind(AssertUnwindSafe(|| job(responder)));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::response::Response;
     use std::time::Duration;
 
     #[test]
@@ -117,18 +124,21 @@ mod tests {
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let pool = HelperPool::new(2, waker).unwrap();
         let key = |slot| TimerKey { slot, conn_id: 1 };
-        pool.submit(key(1), Box::new(|| Response::empty(204)));
-        pool.submit(key(2), Box::new(|| panic!("handler bug")));
+        pool.submit(
+            key(1),
+            Box::new(|responder| responder.respond(Response::empty(204))),
+        );
+        pool.submit(key(2), Box::new(|_responder| panic!("handler bug")));
         let mut seen = Vec::new();
         let mut events = mio::Events::with_capacity(4);
         while seen.len() < 2 {
             poll.poll(&mut events, Some(Duration::from_secs(5)))
                 .unwrap();
             assert!(!events.is_empty(), "the waker never fired");
-            seen.extend(
-                pool.finished()
-                    .map(|(key, response)| (key.slot, response.status())),
-            );
+            seen.extend(pool.finished().map(|(key, outcome)| match outcome {
+                Outcome::Response(response) => (key.slot, response.status()),
+                other => panic!("{other:?}"),
+            }));
         }
         seen.sort();
         assert_eq!(seen, vec![(1, 204), (2, 500)]);

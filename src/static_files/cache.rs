@@ -5,7 +5,8 @@
 //!   file beneath the root and compares its identity (device, inode, size, mtime). Unchanged:
 //!   the entry is kept; changed: re-read. A file changed on disk is served fresh within a second.
 //! - Misses are cached too (for the same second), so probing for `.br`/`.gz` sidecars or a
-//!   missing path costs a hash lookup, not a syscall.
+//!   missing path costs a hash lookup, not a syscall. Server-side failures (out of
+//!   descriptors) are not: the next request tries again.
 //! - Files larger than [`MAX_CACHED_FILE`] are never cached; they are opened per request and
 //!   sent with sendfile.
 //! - Over budget, the least recently used entries go, down to 90% of the budget.
@@ -19,9 +20,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use std::cell::RefCell;
-
-use super::encoding::{Coding, PerCoding};
+use super::encoding::Compressed;
 use super::root::{Root, status_for};
 
 /// How long a cached answer is trusted without looking at the disk.
@@ -43,8 +42,8 @@ pub struct FileInfo {
     identity: (u64, u64, i64, i64, u64),
     /// The whole file, if it is small enough to cache.
     pub bytes: Option<Arc<[u8]>>,
-    /// Compressed copies of `bytes`, made once on first demand.
-    pub compressed: RefCell<PerCoding<Arc<[u8]>>>,
+    /// Compressed copies of `bytes`, made once on first demand (off the loop).
+    pub compressed: Arc<Compressed>,
 }
 
 impl FileInfo {
@@ -66,20 +65,8 @@ impl FileInfo {
             last_modified: httpdate::fmt_http_date(modified),
             identity: identity(metadata),
             bytes,
-            compressed: RefCell::default(),
+            compressed: Arc::default(),
         }
-    }
-
-    /// The bytes compressed with `coding`, compressing (once) if needed. `None` when the file
-    /// is not cached in memory.
-    pub fn compressed(&self, coding: Coding) -> Option<Arc<[u8]>> {
-        let bytes = self.bytes.as_ref()?;
-        if let Some(done) = self.compressed.borrow().get(coding) {
-            return Some(Arc::clone(done));
-        }
-        let done: Arc<[u8]> = coding.compress(bytes).into();
-        self.compressed.borrow_mut().set(coding, Arc::clone(&done));
-        Some(done)
     }
 }
 
@@ -137,7 +124,10 @@ impl FileCache {
         let (resolved, file) = self.check(root, relative);
         let cacheable = match &resolved {
             Resolved::File(info) => info.bytes.is_some(),
-            Resolved::Dir | Resolved::Missing(_) => true,
+            Resolved::Dir => true,
+            // A miss says something about the path (404, 403) and is kept; a failure of the
+            // server's own (500, or 503 when out of descriptors) must not outlive its cause.
+            Resolved::Missing(status) => *status < 500,
         };
         self.remove(relative);
         if cacheable && self.budget > 0 {

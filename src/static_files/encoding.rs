@@ -5,6 +5,7 @@
 //! name: the server prefers them to compressing itself.
 
 use std::io::Write;
+use std::sync::{Arc, OnceLock};
 
 /// The codings we serve, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,17 +59,22 @@ impl Coding {
     }
 }
 
-/// Per-coding slots, e.g. the compressed bytes of one file.
+/// The compressed copies of one file's bytes, one per coding, each made once on first demand
+/// (on a helper thread: compressing 200 KB with brotli takes milliseconds) and then shared by
+/// every response.
 #[derive(Debug, Default)]
-pub struct PerCoding<T>([Option<T>; 2]);
+pub struct Compressed([OnceLock<Arc<[u8]>>; 2]);
 
-impl<T> PerCoding<T> {
-    pub fn get(&self, coding: Coding) -> Option<&T> {
-        self.0[coding.index()].as_ref()
+impl Compressed {
+    /// The copy for `coding`, if it was made.
+    pub fn get(&self, coding: Coding) -> Option<&Arc<[u8]>> {
+        self.0[coding.index()].get()
     }
 
-    pub fn set(&mut self, coding: Coding, value: T) {
-        self.0[coding.index()] = Some(value);
+    /// Makes the copy for `coding` from `bytes`, unless it exists; a second caller at the same
+    /// time waits for the first one's copy instead of compressing again.
+    pub fn make(&self, coding: Coding, bytes: &[u8]) -> &Arc<[u8]> {
+        self.0[coding.index()].get_or_init(|| coding.compress(bytes).into())
     }
 }
 
@@ -194,5 +200,15 @@ mod tests {
             .unwrap();
         assert_eq!(out, text);
         assert!(br.len() < text.len() / 10);
+    }
+
+    #[test]
+    fn each_copy_is_made_once() {
+        let compressed = Compressed::default();
+        assert!(compressed.get(Coding::Gzip).is_none());
+        let first = Arc::clone(compressed.make(Coding::Gzip, b"abcabcabc"));
+        let again = compressed.make(Coding::Gzip, b"other bytes are ignored now");
+        assert!(Arc::ptr_eq(&first, again));
+        assert!(compressed.get(Coding::Brotli).is_none());
     }
 }

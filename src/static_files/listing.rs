@@ -1,6 +1,7 @@
 //! Directory listings (`--list-dirs`, off by default): an HTML page, or JSON when the client
 //! asks for `application/json`. Dotfiles are left out, like everywhere else; directories come
-//! first, then files, each by name.
+//! first, then files, each by name. Reading a directory costs as much as it has entries, so a
+//! listing is made on a helper thread, never on the loop.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -13,7 +14,6 @@ use serde::Serialize;
 
 use super::encoding::parse_q;
 use crate::IntoResponse;
-use crate::http::request::Request;
 use crate::http::response::Response;
 use crate::json::Json;
 
@@ -53,8 +53,9 @@ struct Listing<'a> {
     truncated: bool,
 }
 
-/// The listing of the open directory `dir`, shown at URL `url_path` (ending in `/`).
-pub fn listing(request: &Request<'_>, dir: File, url_path: &str) -> Response {
+/// The listing of the open directory `dir`, shown at URL `url_path` (ending in `/`), as JSON
+/// or HTML. Its cost grows with the directory: it runs on a helper thread.
+pub fn listing(dir: File, url_path: &str, wants_json: bool) -> Response {
     let Ok((entries, truncated)) = read_entries(dir) else {
         return Response::error(500);
     };
@@ -63,7 +64,6 @@ pub fn listing(request: &Request<'_>, dir: File, url_path: &str) -> Response {
         entries,
         truncated,
     };
-    let wants_json = request.header("accept").is_some_and(prefers_json);
     if wants_json {
         return Json(listing).into_response().with_header("Vary", "Accept");
     }
@@ -72,7 +72,7 @@ pub fn listing(request: &Request<'_>, dir: File, url_path: &str) -> Response {
 
 /// Whether `Accept` (RFC 9110 §12.5.1) weighs `application/json` above zero and at least as
 /// high as HTML (`text/html`, `text/*` or `*/*`).
-fn prefers_json(accept: &[u8]) -> bool {
+pub fn prefers_json(accept: &[u8]) -> bool {
     let mut json = 0;
     let mut html = 0;
     for element in accept.split(|&b| b == b',') {

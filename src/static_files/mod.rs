@@ -5,15 +5,21 @@
 //! 2. Path: sanitized and opened beneath the root (`root`), through the file cache (`cache`):
 //!    a hot small file is answered from memory without a syscall.
 //! 3. Directories: served through `index.html`; one named without its trailing slash is
-//!    redirected (301) with a relative `Location`; without an index, listed if `--list-dirs`.
+//!    redirected (301) with a relative `Location`; without an index, listed if `--list-dirs`
+//!    (on a helper thread: reading a directory costs as much as it has entries).
 //! 4. Not found: `--spa` answers extension-less paths with `/index.html`; a `404.html` in the
 //!    root is the body of every 404.
 //! 5. Representation: a pre-compressed sidecar (`file.br`, `file.gz`) or, with `--compress`, a
-//!    compressed copy made once, when the client accepts the coding (`encoding`).
+//!    compressed copy made once, when the client accepts the coding (`encoding`). The copy is
+//!    made on a helper thread ([`Reply::Prepare`]); the request is then handled again.
 //! 6. Preconditions (`conditional`, RFC 9110 §13.2.2): 304 or 412.
-//! 7. Ranges (`range`, RFC 9110 §14): 206, multipart 206, or 416.
+//! 7. Ranges (`range`, RFC 9110 §14): 206, multipart 206 (streamed from the file), or 416.
 //! 8. The response: validators, `Cache-Control`, `Vary`, and the body as shared bytes (cached)
-//!    or an open file (the connection sends it with sendfile).
+//!    or an open file (the connection sends it with sendfile, in bounded steps).
+//!
+//! On the loop this costs a cache lookup, or on a miss an open, an fstat and, for a file of
+//! at most `MAX_CACHED_FILE` (256 KiB), one read into the cache: bounded steps, like one
+//! sendfile call. Nothing here reads a file whose size is not bounded.
 
 mod cache;
 mod conditional;
@@ -25,7 +31,6 @@ mod root;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -33,11 +38,12 @@ use std::time::Instant;
 
 use crate::http::request::Request;
 use crate::http::response::{Body, Response};
+use crate::router::Reply;
 use cache::{FileCache, FileInfo, Lookup, Resolved, content_type};
 use conditional::{Precondition, Validators};
 use encoding::Coding;
 use range::RangeReply;
-use root::{Root, sanitize};
+use root::{Root, sanitize, status_for};
 
 /// The methods a static resource allows (RFC 9110 §10.2.1).
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
@@ -50,9 +56,8 @@ const NOT_FOUND_FILE: &str = "404.html";
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// Files smaller than this are not worth compressing on the fly.
 const MIN_COMPRESS_BYTES: u64 = 1024;
-/// A multipart/byteranges body is built in memory only up to this size; beyond it the whole
-/// file is sent instead (allowed by RFC 9110 §14.2).
-const MAX_MULTIPART_BYTES: u64 = 4 * 1024 * 1024;
+/// `Retry-After` (seconds) when the server is out of descriptors (503).
+const RETRY_AFTER_SECS: &str = "1";
 
 /// How a directory is served; the defaults are the binary's.
 #[derive(Clone, Debug)]
@@ -100,6 +105,21 @@ impl std::fmt::Debug for StaticFiles {
     }
 }
 
+/// What step 5 decided.
+enum Choice {
+    Variant {
+        variant: Variant,
+        /// Whether the response varies by `Accept-Encoding` at all.
+        alternatives: bool,
+    },
+    /// The best coding's copy must be made first (off the loop).
+    Compress {
+        coding: Coding,
+        bytes: Arc<[u8]>,
+        copies: Arc<encoding::Compressed>,
+    },
+}
+
 /// The representation chosen for a response: identity, or one content coding.
 struct Variant {
     data: Data,
@@ -134,69 +154,55 @@ impl StaticFiles {
 
     /// Answers `request` for the URL path `path` (relative to where the directory is mounted,
     /// still percent-encoded, starting with `/`).
-    pub fn serve(&self, request: &Request<'_>, path: &str) -> Response {
+    pub fn serve(&self, request: &Request<'_>, path: &str) -> Reply {
         // 1. Method.
         match request.method() {
             "GET" | "HEAD" => {}
-            "OPTIONS" => return Response::empty(200).with_header("Allow", ALLOW),
-            _ => return Response::error(405).with_header("Allow", ALLOW),
+            "OPTIONS" => return Reply::Now(Response::empty(200).with_header("Allow", ALLOW)),
+            _ => return Reply::Now(Response::error(405).with_header("Allow", ALLOW)),
         }
         // 2. Path.
         let relative = match sanitize(path) {
             Ok(relative) => relative,
             Err(404) => return self.not_found(request, path),
-            Err(status) => return Response::error(status),
+            Err(status) => return Reply::Now(refusal(status)),
         };
-        match self.lookup(&relative) {
-            Lookup {
-                resolved: Resolved::File(info),
-                file,
-            } => {
-                // A file named with a trailing slash does not exist (as in POSIX).
-                if path.ends_with('/') {
-                    return self.not_found(request, path);
-                }
-                self.serve_file(request, &relative, &info, file)
+        let Lookup { resolved, file } = self.lookup(&relative);
+        let info = match resolved {
+            // A file named with a trailing slash does not exist (as in POSIX).
+            Resolved::File(_) if path.ends_with('/') => {
+                return self.not_found(request, path);
             }
-            // 3. Directories.
-            Lookup {
-                resolved: Resolved::Dir,
-                ..
-            } => {
-                if !path.ends_with('/') {
-                    return redirect_to_slash(request);
-                }
-                let index = relative.join(INDEX_FILE);
-                match self.lookup(&index) {
-                    Lookup {
-                        resolved: Resolved::File(info),
-                        file,
-                    } => self.serve_file(request, &index, &info, file),
-                    Lookup {
-                        resolved: Resolved::Missing(404),
-                        ..
-                    } if self.options.list_dirs => match self.root.open_beneath(&relative) {
-                        Ok(dir) => listing::listing(request, dir, request.path()),
-                        Err(_) => Response::error(500),
-                    },
-                    Lookup {
-                        resolved: Resolved::Missing(404) | Resolved::Dir,
-                        ..
-                    } => self.not_found(request, path),
-                    Lookup {
-                        resolved: Resolved::Missing(status),
-                        ..
-                    } => Response::error(status),
+            Resolved::File(info) => info,
+            Resolved::Dir => return self.serve_dir(request, path, &relative),
+            Resolved::Missing(404) => return self.not_found(request, path),
+            Resolved::Missing(status) => return Reply::Now(refusal(status)),
+        };
+        self.serve_file(request, &relative, &info, file)
+    }
+
+    /// 3. A directory: its index, a redirect to the name with a slash, or its listing.
+    fn serve_dir(&self, request: &Request<'_>, path: &str, relative: &Path) -> Reply {
+        if !path.ends_with('/') {
+            return Reply::Now(redirect_to_slash(request));
+        }
+        let index = relative.join(INDEX_FILE);
+        let Lookup { resolved, file } = self.lookup(&index);
+        match resolved {
+            Resolved::File(info) => self.serve_file(request, &index, &info, file),
+            Resolved::Missing(404) if self.options.list_dirs => {
+                match self.root.open_beneath(relative) {
+                    Ok(dir) => {
+                        let wants_json =
+                            request.header("accept").is_some_and(listing::prefers_json);
+                        let url_path = request.path().to_owned();
+                        Reply::later(move || listing::listing(dir, &url_path, wants_json))
+                    }
+                    Err(error) => Reply::Now(refusal(status_for(&error))),
                 }
             }
-            Lookup {
-                resolved: Resolved::Missing(404),
-                ..
-            } => self.not_found(request, path),
-            Lookup {
-                resolved: Resolved::Missing(status),
-                ..
-            } => Response::error(status),
+            Resolved::Missing(404) | Resolved::Dir => self.not_found(request, path),
+            Resolved::Missing(status) => Reply::Now(refusal(status)),
         }
     }
 
@@ -207,7 +213,7 @@ impl StaticFiles {
     }
 
     /// 4. The SPA fallback, the custom 404 page, or the plain 404.
-    fn not_found(&self, request: &Request<'_>, path: &str) -> Response {
+    fn not_found(&self, request: &Request<'_>, path: &str) -> Reply {
         let last_segment = path.rsplit('/').next().unwrap_or_default();
         if self.options.spa && !last_segment.contains('.') {
             let index = Path::new(INDEX_FILE);
@@ -232,14 +238,16 @@ impl StaticFiles {
                     offset: 0,
                     len: info.len,
                 },
-                (None, None) => return Response::error(404),
+                (None, None) => return Reply::Now(Response::error(404)),
             };
-            return Response::empty(404)
-                .with_header("Content-Type", content_type(page))
-                .with_header("Cache-Control", "no-cache")
-                .with_body(body);
+            return Reply::Now(
+                Response::empty(404)
+                    .with_header("Content-Type", content_type(page))
+                    .with_header("Cache-Control", "no-cache")
+                    .with_body(body),
+            );
         }
-        Response::error(404)
+        Reply::Now(Response::error(404))
     }
 
     /// Steps 5–8 for a regular file.
@@ -249,13 +257,25 @@ impl StaticFiles {
         relative: &Path,
         info: &Rc<FileInfo>,
         file: Option<File>,
-    ) -> Response {
+    ) -> Reply {
         let content_type = content_type(relative);
         // 5. Representation.
         let (variant, alternatives) =
             match self.choose_variant(request, relative, info, file, &content_type) {
-                Some(chosen) => chosen,
-                None => return Response::error(500),
+                Some(Choice::Variant {
+                    variant,
+                    alternatives,
+                }) => (variant, alternatives),
+                Some(Choice::Compress {
+                    coding,
+                    bytes,
+                    copies,
+                }) => {
+                    return Reply::prepare(move || {
+                        copies.make(coding, &bytes);
+                    });
+                }
+                None => return Reply::Now(Response::error(500)),
             };
         let cache_control = if self.options.immutable_fingerprinted && is_fingerprinted(relative) {
             IMMUTABLE.to_owned()
@@ -279,8 +299,10 @@ impl StaticFiles {
         };
         let range_allowed = match conditional::evaluate(request, validators) {
             // RFC 9110 §15.4.5: the 304 carries the fields a 200 would have for caching.
-            Precondition::NotModified => return with_cache_headers(Response::empty(304)),
-            Precondition::Failed => return Response::error(412),
+            Precondition::NotModified => {
+                return Reply::Now(with_cache_headers(Response::empty(304)));
+            }
+            Precondition::Failed => return Reply::Now(Response::error(412)),
             Precondition::Proceed { range_allowed } => range_allowed,
         };
         // 7. Ranges: GET only (RFC 9110 §14.2).
@@ -290,21 +312,14 @@ impl StaticFiles {
         let reply = range_header.map_or(RangeReply::Whole, |header| {
             range::resolve(header, variant.len)
         });
-        let reply = match reply {
-            RangeReply::Multiple(ranges)
-                if ranges.iter().map(|r| r.end - r.start).sum::<u64>() > MAX_MULTIPART_BYTES =>
-            {
-                let _ = ranges;
-                RangeReply::Whole
-            }
-            other => other,
-        };
         // 8. The response.
         let mut response = match reply {
             RangeReply::Unsatisfiable => {
-                return Response::error(416)
-                    .with_header("Content-Range", format!("bytes */{}", variant.len))
-                    .with_header("Accept-Ranges", "bytes");
+                return Reply::Now(
+                    Response::error(416)
+                        .with_header("Content-Range", format!("bytes */{}", variant.len))
+                        .with_header("Accept-Ranges", "bytes"),
+                );
             }
             RangeReply::Whole => Response::empty(200)
                 .with_header("Content-Type", content_type.clone())
@@ -313,18 +328,12 @@ impl StaticFiles {
                 .with_header("Content-Type", content_type.clone())
                 .with_header("Content-Range", range::content_range(&range, variant.len))
                 .with_body(variant.data.body(range)),
-            RangeReply::Multiple(ranges) => {
-                let Some(bytes) = variant.data.read_all(variant.len) else {
-                    return Response::error(500);
-                };
-                let body = range::multipart_body(&bytes, &ranges, &content_type);
-                Response::empty(206)
-                    .with_header(
-                        "Content-Type",
-                        format!("multipart/byteranges; boundary={}", range::BOUNDARY),
-                    )
-                    .with_body(Body::Bytes(body.into()))
-            }
+            RangeReply::Multiple(ranges) => Response::empty(206)
+                .with_header(
+                    "Content-Type",
+                    format!("multipart/byteranges; boundary={}", range::BOUNDARY),
+                )
+                .with_body(variant.data.multipart(&ranges, variant.len, &content_type)),
         };
         response = response
             .with_header("Last-Modified", info.last_modified.clone())
@@ -332,11 +341,12 @@ impl StaticFiles {
         if let Some(coding) = variant.coding {
             response = response.with_header("Content-Encoding", coding.token());
         }
-        with_cache_headers(response)
+        Reply::Now(with_cache_headers(response))
     }
 
     /// Picks identity or a coding the client accepts, preferring a sidecar to compressing.
-    /// Also says whether the response varies by `Accept-Encoding` at all.
+    /// A compressed copy not made yet is asked for ([`Choice::Compress`]) unless the request
+    /// was prepared already (then the file changed meanwhile: the next coding, or identity).
     fn choose_variant(
         &self,
         request: &Request<'_>,
@@ -344,7 +354,7 @@ impl StaticFiles {
         info: &Rc<FileInfo>,
         file: Option<File>,
         content_type: &str,
-    ) -> Option<(Variant, bool)> {
+    ) -> Option<Choice> {
         // Sidecars count only if at least as new as the file they compress.
         let mut sidecars: Vec<(Coding, Rc<FileInfo>, Option<File>)> = Vec::new();
         for coding in Coding::ALL {
@@ -362,9 +372,9 @@ impl StaticFiles {
         }
         let on_the_fly = self.options.compress
             && encoding::is_compressible(content_type)
-            && info.bytes.is_some()
             && info.len >= MIN_COMPRESS_BYTES;
-        let alternatives = on_the_fly || !sidecars.is_empty();
+        let compressible = info.bytes.as_ref().filter(|_| on_the_fly);
+        let alternatives = compressible.is_some() || !sidecars.is_empty();
 
         for coding in encoding::accepted(request.header("accept-encoding")) {
             if let Some(index) = sidecars.iter().position(|(c, _, _)| *c == coding) {
@@ -377,21 +387,38 @@ impl StaticFiles {
                     etag: coded_etag(&sidecar.etag, coding),
                     coding: Some(coding),
                 };
-                return Some((variant, alternatives));
+                return Some(Choice::Variant {
+                    variant,
+                    alternatives,
+                });
             }
-            if on_the_fly
-                && let Some(bytes) = info
-                    .compressed(coding)
-                    .filter(|b| (b.len() as u64) < info.len)
-            {
-                let variant = Variant {
-                    len: bytes.len() as u64,
-                    data: Data::Bytes(bytes),
-                    // The same file, another representation: its own strong validator.
-                    etag: coded_etag(&info.etag, coding),
-                    coding: Some(coding),
-                };
-                return Some((variant, alternatives));
+            let Some(bytes) = compressible else {
+                continue;
+            };
+            match info.compressed.get(coding) {
+                // Not worth it when it does not shrink: try the next coding.
+                Some(copy) if copy.len() as u64 >= info.len => {}
+                Some(copy) => {
+                    let variant = Variant {
+                        len: copy.len() as u64,
+                        data: Data::Bytes(Arc::clone(copy)),
+                        // The same file, another representation: its own strong validator.
+                        etag: coded_etag(&info.etag, coding),
+                        coding: Some(coding),
+                    };
+                    return Some(Choice::Variant {
+                        variant,
+                        alternatives,
+                    });
+                }
+                None if !request.prepared() => {
+                    return Some(Choice::Compress {
+                        coding,
+                        bytes: Arc::clone(bytes),
+                        copies: Arc::clone(&info.compressed),
+                    });
+                }
+                None => {}
             }
         }
         let variant = Variant {
@@ -400,7 +427,10 @@ impl StaticFiles {
             etag: info.etag.clone(),
             coding: None,
         };
-        Some((variant, alternatives))
+        Some(Choice::Variant {
+            variant,
+            alternatives,
+        })
     }
 }
 
@@ -429,15 +459,29 @@ impl Data {
         }
     }
 
-    fn read_all(&self, len: u64) -> Option<Arc<[u8]>> {
+    /// The `multipart/byteranges` body for `ranges` of a representation of `len` bytes:
+    /// built from the cached bytes, or framing around ranges streamed from the file.
+    fn multipart(self, ranges: &[std::ops::Range<u64>], len: u64, content_type: &str) -> Body {
         match self {
-            Data::Bytes(bytes) => Some(Arc::clone(bytes)),
-            Data::File(file) => {
-                let mut bytes = vec![0; usize::try_from(len).ok()?];
-                file.read_exact_at(&mut bytes, 0).ok()?;
-                Some(bytes.into())
+            Data::Bytes(bytes) => {
+                Body::Bytes(range::multipart_body(&bytes, ranges, content_type).into())
             }
+            Data::File(file) => Body::FileParts {
+                file,
+                parts: range::multipart_parts(ranges, len, content_type),
+            },
         }
+    }
+}
+
+/// The error response for a path that cannot be served; a 503 (out of descriptors) says when
+/// to come back.
+fn refusal(status: u16) -> Response {
+    let response = Response::error(status);
+    if status == 503 {
+        response.with_header("Retry-After", RETRY_AFTER_SECS)
+    } else {
+        response
     }
 }
 

@@ -10,6 +10,8 @@
 
 use std::ops::Range;
 
+use crate::http::response::FilePart;
+
 /// More ranges than this in one request are answered with the whole file.
 pub const MAX_RANGES: usize = 16;
 
@@ -68,25 +70,44 @@ pub fn content_range(range: &Range<u64>, len: u64) -> String {
 /// A boundary that cannot occur in a part header; content is framed by length anyway.
 pub const BOUNDARY: &str = "looplight-byteranges-7d1c3e";
 
-/// The `multipart/byteranges` body for `ranges` of `data` (§14.6).
-pub fn multipart_body(data: &[u8], ranges: &[Range<u64>], content_type: &str) -> Vec<u8> {
-    let total = data.len() as u64;
-    let mut body = Vec::new();
+/// The `multipart/byteranges` body (§14.6) for `ranges` of a representation of `total` bytes,
+/// as framing bytes around file ranges: a file's parts are streamed from it, never read into
+/// memory as a whole.
+pub fn multipart_parts(ranges: &[Range<u64>], total: u64, content_type: &str) -> Vec<FilePart> {
+    let mut parts = Vec::with_capacity(ranges.len() * 2 + 1);
+    let mut framing = Vec::new();
     for range in ranges {
-        let part = &data[range.start as usize..range.end as usize];
-        body.extend_from_slice(b"--");
-        body.extend_from_slice(BOUNDARY.as_bytes());
-        body.extend_from_slice(b"\r\nContent-Type: ");
-        body.extend_from_slice(content_type.as_bytes());
-        body.extend_from_slice(b"\r\nContent-Range: ");
-        body.extend_from_slice(content_range(range, total).as_bytes());
-        body.extend_from_slice(b"\r\n\r\n");
-        body.extend_from_slice(part);
-        body.extend_from_slice(b"\r\n");
+        framing.extend_from_slice(b"--");
+        framing.extend_from_slice(BOUNDARY.as_bytes());
+        framing.extend_from_slice(b"\r\nContent-Type: ");
+        framing.extend_from_slice(content_type.as_bytes());
+        framing.extend_from_slice(b"\r\nContent-Range: ");
+        framing.extend_from_slice(content_range(range, total).as_bytes());
+        framing.extend_from_slice(b"\r\n\r\n");
+        parts.push(FilePart::Bytes(std::mem::take(&mut framing)));
+        parts.push(FilePart::Range(range.clone()));
+        framing.extend_from_slice(b"\r\n");
     }
-    body.extend_from_slice(b"--");
-    body.extend_from_slice(BOUNDARY.as_bytes());
-    body.extend_from_slice(b"--\r\n");
+    framing.extend_from_slice(b"--");
+    framing.extend_from_slice(BOUNDARY.as_bytes());
+    framing.extend_from_slice(b"--\r\n");
+    parts.push(FilePart::Bytes(framing));
+    parts
+}
+
+/// The same body built in memory, from bytes already there (a file in the cache: at most
+/// `MAX_CACHED_FILE`, and the ranges together are never longer than the file).
+pub fn multipart_body(data: &[u8], ranges: &[Range<u64>], content_type: &str) -> Vec<u8> {
+    let parts = multipart_parts(ranges, data.len() as u64, content_type);
+    let mut body = Vec::with_capacity(parts.iter().map(|part| part.len() as usize).sum());
+    for part in parts {
+        match part {
+            FilePart::Bytes(bytes) => body.extend_from_slice(&bytes),
+            FilePart::Range(range) => {
+                body.extend_from_slice(&data[range.start as usize..range.end as usize])
+            }
+        }
+    }
     body
 }
 
@@ -221,6 +242,22 @@ mod tests {
             resolve(format!("bytes={many}").as_bytes(), 100),
             RangeReply::Whole
         );
+    }
+
+    #[test]
+    fn multipart_parts_frame_file_ranges() {
+        let parts = multipart_parts(&[0..2, 5..7], 10, "text/plain");
+        let ranges: Vec<_> = parts
+            .iter()
+            .filter_map(|part| match part {
+                FilePart::Range(range) => Some(range.clone()),
+                FilePart::Bytes(_) => None,
+            })
+            .collect();
+        assert_eq!(ranges, [0..2, 5..7]);
+        let total: u64 = parts.iter().map(FilePart::len).sum();
+        let body = multipart_body(b"0123456789", &[0..2, 5..7], "text/plain");
+        assert_eq!(total, body.len() as u64);
     }
 
     #[test]

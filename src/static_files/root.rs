@@ -145,9 +145,20 @@ pub fn status_for(error: &io::Error) -> u16 {
                 403
             }
             Some(code) if code == rustix::io::Errno::NAMETOOLONG.raw_os_error() => 404,
+            // Out of descriptors or memory: the file is fine, the server is busy; ask the
+            // client to come back (RFC 9110 §15.6.4) rather than report a fault.
+            Some(code) if is_resource_exhaustion(code) => 503,
             _ => 500,
         },
     }
+}
+
+/// EMFILE, ENFILE, ENOMEM: an open that fails for want of resources, not because of the file.
+fn is_resource_exhaustion(code: i32) -> bool {
+    use rustix::io::Errno;
+    [Errno::MFILE, Errno::NFILE, Errno::NOMEM]
+        .iter()
+        .any(|errno| errno.raw_os_error() == code)
 }
 
 #[cfg(test)]
@@ -178,6 +189,16 @@ mod tests {
         for (path, status) in cases {
             assert_eq!(sanitize(path), Err(status), "{path}");
         }
+    }
+
+    #[test]
+    fn running_out_of_descriptors_is_a_503() {
+        for errno in [rustix::io::Errno::MFILE, rustix::io::Errno::NFILE] {
+            let error = io::Error::from_raw_os_error(errno.raw_os_error());
+            assert_eq!(status_for(&error), 503);
+        }
+        assert_eq!(status_for(&io::Error::from(io::ErrorKind::NotFound)), 404);
+        assert_eq!(status_for(&io::Error::other("?")), 500);
     }
 
     /// Both ways of opening (openat2, and the canonical-path fallback for kernels without it)

@@ -1,17 +1,33 @@
-//! SQLite: schema, migrations and every query — the only file that writes SQL.
+//! SQLite: schema, migrations and every query — the only code that writes SQL.
 //!
-//! One `Store` is one connection. The event loop has its own; each helper thread opens its own
-//! on first use (SQLite connections are not shared across threads). The file is in WAL mode, so
-//! readers never wait for the writer, with `synchronous = NORMAL`: a commit is durable once the
-//! WAL is checkpointed, and no commit waits for an fsync on the loop thread.
+//! One `Store` is one connection. No SQL ever runs on the event loop: statements cost as much
+//! as the data they touch, and a write may wait for the file's lock. How the API reaches the
+//! database (`db`):
+//! - **reads** run on the helper threads, each with its own read-only connection. The file is
+//!   in WAL mode, so readers never wait for the writer, nor it for them.
+//! - **writes** go to one writer thread with the only read-write connection. SQLite lets one
+//!   writer in at a time anyway; one thread holding the lock beats N threads fighting for it
+//!   (and sleeping in `busy_timeout`). The writer commits whatever has queued up as one
+//!   transaction (group commit, `writer`), each write in a savepoint of its own so that one
+//!   failing write undoes only itself; answers go out only after the commit.
+//! - `synchronous = NORMAL`: a commit is durable once the WAL is checkpointed; the
+//!   checkpoints (and their fsyncs) happen on the writer thread, at commit.
 //!
 //! Migrations are numbered SQL scripts applied in order on open, in one transaction, tracked by
-//! `PRAGMA user_version`. Every write that touches several rows is one transaction.
+//! `PRAGMA user_version`. Every write that touches several rows is atomic (a savepoint).
+
+pub mod db;
+mod writer;
+
+pub use db::Db;
+pub use writer::{AfterCommit, WriteTask};
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use serde::Serialize;
 
 pub use rusqlite::Error;
@@ -62,6 +78,10 @@ const MIGRATIONS: &[&str] = &[
         sent_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
     );",
 ];
+
+/// How long a connection waits for a lock another process holds (only the writer and
+/// start-up write; readers wait only while a WAL file is being recovered).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const POST_COLUMNS: &str = "p.id, p.title, p.body, u.username, p.created_at, p.updated_at";
 
@@ -117,16 +137,50 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date:
+    /// the writer's connection (and the start-up code's, before it).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, Error> {
         let conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let store = Store { conn };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// A read-only connection to an existing database (one per helper thread).
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        Ok(Store { conn })
+    }
+
+    /// Runs `work` atomically: inside a savepoint, released if it succeeds and rolled back if
+    /// it fails. Nests: inside the writer's group transaction, and as a transaction of its own
+    /// outside one.
+    pub fn atomically<R>(&self, work: impl FnOnce() -> Result<R, Error>) -> Result<R, Error> {
+        self.conn.execute_batch("SAVEPOINT atomically")?;
+        match work() {
+            Ok(value) => {
+                self.conn.execute_batch("RELEASE atomically")?;
+                Ok(value)
+            }
+            Err(error) => {
+                self.undo_savepoint("atomically");
+                Err(error)
+            }
+        }
+    }
+
+    /// Rolls back to, and drops, the savepoint `name` (best effort: if even that fails, the
+    /// enclosing transaction is rolled back by its owner).
+    fn undo_savepoint(&self, name: &str) {
+        let _ = self
+            .conn
+            .execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"));
     }
 
     /// Applies the migrations the file has not seen yet. The version is read inside an
@@ -145,6 +199,7 @@ impl Store {
 
     // ---- users ------------------------------------------------------------------------
 
+    /// Creates a user; `Ok(Err(UsernameTaken))` if the name is taken (case-insensitively).
     pub fn create_user(
         &self,
         username: &str,
@@ -218,13 +273,22 @@ impl Store {
         token_hash: &[u8],
         ttl_secs: u64,
     ) -> Result<(), Error> {
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute("DELETE FROM sessions WHERE expires_at <= unixepoch()", [])?;
-        tx.execute(
-            "INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, unixepoch() + ?3)",
-            params![token_hash, user_id, i64::try_from(ttl_secs).unwrap_or(i64::MAX)],
-        )?;
-        tx.commit()
+        self.atomically(|| {
+            self.conn
+                .prepare_cached("DELETE FROM sessions WHERE expires_at <= unixepoch()")?
+                .execute([])?;
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO sessions (token_hash, user_id, expires_at)
+                     VALUES (?1, ?2, unixepoch() + ?3)",
+                )?
+                .execute(params![
+                    token_hash,
+                    user_id,
+                    i64::try_from(ttl_secs).unwrap_or(i64::MAX)
+                ])?;
+            Ok(())
+        })
     }
 
     /// The user of an unexpired session.
@@ -345,15 +409,15 @@ impl Store {
         author_id: i64,
         posts: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(), Error> {
-        let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut insert = tx
+        self.atomically(|| {
+            let mut insert = self
+                .conn
                 .prepare_cached("INSERT INTO posts (title, body, author_id) VALUES (?1, ?2, ?3)")?;
             for (title, body) in posts {
                 insert.execute(params![title, body, author_id])?;
             }
-        }
-        tx.commit()
+            Ok(())
+        })
     }
 }
 
