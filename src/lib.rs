@@ -4,9 +4,10 @@
 //! Bytes flow one way: the socket's bytes are buffered by a connection ([`server`]), parsed
 //! into a request head and body ([`http::parse`], [`http::chunked`]), answered by the
 //! [`App`] (routes, then static files from a directory, [`static_files`]), and encoded back
-//! into the connection's write buffer ([`http::response`]). Handlers that need milliseconds
-//! (password hashing) return [`Reply::later`]: the job runs on a helper thread while the loop
-//! goes on serving everyone else.
+//! into the connection's write buffer ([`http::response`]). The loop never waits: handlers
+//! whose work grows with data or waits (password hashing, SQL, compression) return
+//! [`Reply::later`], and the job runs on a helper thread while the loop goes on serving
+//! everyone else; its [`Responder`] answers when it is done (see [`jobs`]).
 //!
 //! # Quick start
 //!

@@ -29,6 +29,8 @@ mod chat_load;
 mod curl;
 #[path = "suite/http1.rs"]
 mod http1;
+#[path = "suite/isolation.rs"]
+mod isolation;
 #[path = "suite/lifecycle.rs"]
 mod lifecycle;
 #[path = "suite/limits.rs"]

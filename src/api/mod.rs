@@ -6,7 +6,7 @@
 //! request ([`Request::to_owned`]) and defers to the helper pool, where its handler runs:
 //! `fn(&Api, &Request) -> Result<Answer, HttpError>`, with checks in the order the contract
 //! gives them. Reads are made there, on the helper's own connection; a write is handed to the
-//! store's writer thread ([`Answer::write`]), which answers once its transaction commits.
+//! store's writer thread (`Answer::Write`), which answers once its transaction commits.
 //!
 //! - `auth`: register, login (rate-limited), logout, me; sessions.
 //! - `posts`: the blog (CRUD), and generated posts for load tests.

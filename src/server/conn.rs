@@ -8,7 +8,14 @@
 //!    readiness demands), unless the output is backed up;
 //! 2. **process** every complete request in the buffer, in order: parse the head, frame the
 //!    body, call the app, encode the response into `write_buf` (pipelining falls out of this);
+//!    a reply that is a job (`jobs`) leaves its request at the front of the buffer, `Waiting`
+//!    until the helper pool hands back the outcome ([`Conn::on_job_done`]);
 //! 3. **flush** `write_buf` (and stream a large file after it) until `WouldBlock`.
+//!
+//! One turn is bounded: at most [`BYTES_PER_WAKE`] bytes written and `REQUESTS_PER_WAKE`
+//! requests answered, then the connection yields ([`Flow::Yield`]) and the loop serves the
+//! others before driving it again. A client downloading a large file costs everyone else one
+//! bounded step per tick, not the whole file.
 //!
 //! The state that decides what happens next is two enums: `Reading` (which part of a request
 //! we expect) and `Writing` (where the output comes from). Keep-alive is a flag that only ever

@@ -1,11 +1,20 @@
 //! The event loop: the only place that touches sockets.
 //!
+//! The rule it keeps: the loop thread does socket I/O, parsing, routing, cache hits, and work
+//! bounded by a small constant (tens of microseconds). Anything whose cost grows with data or
+//! waits on something else — SQL, password hashing, compression, directory listings — runs on
+//! the helper pool (`pool`, see `jobs`) or the database's writer thread and comes back through
+//! the Waker. Large bodies leave in bounded steps (`conn::BYTES_PER_WAKE`), and each socket
+//! may queue only `MAX_UNSENT_BYTES` in the kernel. One client's expensive request costs that
+//! client time, and nobody else (benches/load/isolation.py measures it).
+//!
 //! One thread, one `mio::Poll`, edge-triggered. Each tick:
 //! 1. wait for events, no longer than the nearest deadline (0 if a connection yielded);
 //! 2. refresh the cached date;
 //! 3. for each event: accept until `WouldBlock` (a listener: plain HTTP, or HTTPS whose
 //!    connections get a rustls session), start a graceful shutdown or reload the certificate
-//!    (signal), or drive the connection (socket);
+//!    (signal), hand finished jobs to their connections and deliver published events
+//!    (waker), or drive the connection (socket);
 //! 4. drive the connections that yielded their turn last tick;
 //!    (after any connection ran a handler, the events it published are written to their
 //!    subscribers at once, before anyone else is served);

@@ -82,6 +82,8 @@ const MIGRATIONS: &[&str] = &[
 /// How long a connection waits for a lock another process holds (only the writer and
 /// start-up write; readers wait only while a WAL file is being recovered).
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much of the database file a reader maps into memory (the file's size, up to this).
+const READER_MMAP_BYTES: i64 = 256 * 1024 * 1024;
 
 const POST_COLUMNS: &str = "p.id, p.title, p.body, u.username, p.created_at, p.updated_at";
 
@@ -155,6 +157,10 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Pages are read straight from the OS page cache, shared by every reader, instead of
+        // copied into a 2 MB cache per connection: searches over 20,000 posts went from
+        // ~300 to ~520 per second (benches/load/api.sh, server on one core).
+        conn.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
         Ok(Store { conn })
     }
 

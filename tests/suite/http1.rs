@@ -860,10 +860,11 @@ fn absolute_form_without_path_serves_the_root() {
 
 #[test]
 fn unsupported_http_versions_get_505() {
-    // RFC 9110 §15.6.6. (For HTTP/1.2, RFC 9110 §2.5 would allow treating it
-    // as 1.1; the contract deliberately answers 505.)
+    // RFC 9110 §15.6.6: 505 for a major version other than 1. (HTTP/1.2 and
+    // any other 1.y are served as HTTP/1.1 per RFC 9110 §2.5; see
+    // isolation::http_1_2_is_served_as_http_1_1.)
     let server = Server::start(&[]);
-    for version in ["HTTP/2.0", "HTTP/3.0", "HTTP/1.2"] {
+    for version in ["HTTP/2.0", "HTTP/3.0", "HTTP/0.9"] {
         let mut c = server.connect();
         c.send(format!("GET /hello.txt {version}\r\nHost: localhost\r\n\r\n").as_bytes());
         let resp = c.read_response();

@@ -218,7 +218,7 @@ fn poll(server: &Server, path: &str, done: impl Fn(&Response) -> bool) -> (Respo
 
 /// The `boundary` parameter of a multipart media type (RFC 9110 §5.6.6,
 /// RFC 2046 §5.1.1), unquoted.
-fn boundary_of(content_type: &str) -> String {
+pub(crate) fn boundary_of(content_type: &str) -> String {
     let mut params = content_type.split(';');
     let essence = params.next().unwrap().trim();
     assert!(
@@ -243,13 +243,13 @@ fn boundary_of(content_type: &str) -> String {
     panic!("no boundary parameter in {content_type:?}");
 }
 
-struct Part {
-    headers: Vec<(String, String)>,
-    data: Vec<u8>,
+pub(crate) struct Part {
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) data: Vec<u8>,
 }
 
 impl Part {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -260,7 +260,7 @@ impl Part {
 /// Parses a multipart body (RFC 2046 §5.1.1): optional preamble, parts
 /// delimited by CRLF "--" boundary, each with header fields, a blank line and
 /// the data; closed by "--" boundary "--".
-fn parse_multipart(body: &[u8], boundary: &str) -> Vec<Part> {
+pub(crate) fn parse_multipart(body: &[u8], boundary: &str) -> Vec<Part> {
     let dash_boundary = format!("--{boundary}");
     let delimiter = format!("\r\n--{boundary}");
     let show = || String::from_utf8_lossy(body).into_owned();
