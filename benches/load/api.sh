@@ -3,20 +3,21 @@
 # posts, each next to the static-file figure, and the p99 latency of a static file while logins
 # (argon2 on the helper pool) are running. Server on one core, wrk on the other; loopback only.
 #
-#   benches/load/api.sh [SECONDS]      (default 5)
+#   benches/load/api.sh [SECONDS]      (default 5; BIN=path to measure another binary)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-5}
 port=18190
 here=benches/load
 
-cargo build --release --quiet
+bin=${BIN:-target/release/looplight}
+[ -n "${BIN:-}" ] || cargo build --release --quiet
 work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
-taskset -c 0 target/release/looplight --quiet --addr 127.0.0.1:$port --db "$work/bench.db" \
+taskset -c 0 "$bin" --quiet --addr 127.0.0.1:$port --db "$work/bench.db" \
     --seed-posts 10000 > "$work/out" &
 pid=$!
 for _ in $(seq 100); do grep -q listening "$work/out" 2>/dev/null && break; sleep 0.1; done

@@ -28,6 +28,7 @@ Scenarios (`--only a,b` picks some; `alone` always runs first, it is the baselin
   compress    --compress, 4 clients fetch 400 distinct ~200 KB text files once each with
               Accept-Encoding: br (ends early when all are done)
   search      --seed-posts 20000, 6 clients: GET /api/search?q=<word>
+  lookups     --seed-posts 20000, 6 clients: GET /api/posts/:id (primary-key lookups)
   writes      6 logged-in clients: POST /api/posts
   downloads   8 clients: GET /64m.bin (64 MiB), whole body read
   logins      4 clients: POST /api/auth/login (argon2 on the helper pool, pinned to core 0 too)
@@ -710,6 +711,18 @@ def sc_search(ctx):
     return Result("search", window, "searches")
 
 
+def sc_lookups(ctx):
+    server = ctx.server("--seed-posts", "20000", start_timeout=300)
+    try:
+        def ids(i):  # point lookups, answered on the loop: each client its own spread of ids
+            return [raw_request("GET", f"/api/posts/{1 + (i * 7919 + k * 104729) % 20000}")
+                    for k in range(200)]
+        window = ctx.window(server, loads=loops([ids(i) for i in range(6)]))
+    finally:
+        server.stop()
+    return Result("lookups", window, "lookups")
+
+
 def sc_writes(ctx):
     server = ctx.server()
     try:
@@ -830,6 +843,7 @@ SCENARIOS = {  # name -> (function, server flags it needs)
     "listing": (sc_listing, ["--list-dirs"]),
     "compress": (sc_compress, ["--compress"]),
     "search": (sc_search, ["--seed-posts"]),
+    "lookups": (sc_lookups, ["--seed-posts"]),
     "writes": (sc_writes, []),
     "downloads": (sc_downloads, []),
     "logins": (sc_logins, []),
