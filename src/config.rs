@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::http::conn::Settings;
 use crate::http::parse::ParseLimits;
 use crate::static_files::StaticOptions;
 
@@ -170,6 +171,18 @@ impl Config {
             max_target_bytes: self.max_uri_bytes,
             max_headers: self.max_headers,
             max_body_bytes: self.max_body_bytes,
+        }
+    }
+
+    /// The limits and timeouts of every connection.
+    pub fn connection_settings(&self) -> Settings {
+        Settings {
+            limits: self.parse_limits(),
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            keep_alive_timeout: self.keep_alive_timeout,
+            write_timeout: self.write_timeout,
+            sse_heartbeat: self.sse_heartbeat,
         }
     }
 

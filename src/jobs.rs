@@ -23,7 +23,7 @@ use mio::Waker;
 
 use crate::events::EventStream;
 use crate::http::response::{IntoResponse, Response};
-use crate::server::timers::TimerKey;
+use crate::server::conn::ConnId;
 
 /// Work for the helper pool; it answers through the [`Responder`] it is given.
 pub type Job = Box<dyn FnOnce(Responder) + Send + 'static>;
@@ -52,16 +52,16 @@ pub struct Responder {
 
 /// Where an answer goes: the connection, through the loop's channel and waker.
 struct AnswerTo {
-    key: TimerKey,
-    results: Sender<(TimerKey, Outcome)>,
+    key: ConnId,
+    results: Sender<(ConnId, Outcome)>,
     waker: Arc<Waker>,
 }
 
 impl Responder {
     /// A responder for the connection `key` (the pool makes one per job).
     pub(crate) fn new(
-        key: TimerKey,
-        results: Sender<(TimerKey, Outcome)>,
+        key: ConnId,
+        results: Sender<(ConnId, Outcome)>,
         waker: Arc<Waker>,
     ) -> Responder {
         Responder {
@@ -142,14 +142,11 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    fn responder() -> (Responder, mpsc::Receiver<(TimerKey, Outcome)>, mio::Poll) {
+    fn responder() -> (Responder, mpsc::Receiver<(ConnId, Outcome)>, mio::Poll) {
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (sender, receiver) = mpsc::channel();
-        let key = TimerKey {
-            slot: 3,
-            conn_id: 7,
-        };
+        let key = ConnId { slot: 3, serial: 7 };
         (Responder::new(key, sender, waker), receiver, poll)
     }
 
@@ -172,7 +169,7 @@ mod tests {
             .map(|response| response.with_header("X-Step", "inner"));
         responder.respond(Response::empty(204));
         let (key, outcome) = results.try_recv().unwrap();
-        assert_eq!((key.slot, key.conn_id), (3, 7));
+        assert_eq!((key.slot, key.serial), (3, 7));
         let Outcome::Response(response) = outcome else {
             panic!("{outcome:?}");
         };

@@ -8,6 +8,7 @@
 //! (RFC 9110 §15.3.5, §15.4.5).
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fs::File;
 use std::ops::Range;
 use std::sync::Arc;
@@ -35,7 +36,19 @@ pub enum Body {
     /// body streamed from the file, never read into memory as a whole.
     FileParts {
         file: File,
-        parts: Vec<FilePart>,
+        parts: VecDeque<FilePart>,
+    },
+}
+
+/// The next piece of a body to send: bytes in memory, or a range of an open file (which the
+/// server sends with sendfile, or reads and encrypts).
+#[derive(Debug)]
+pub enum BodySlice<'a> {
+    Bytes(&'a [u8]),
+    File {
+        file: &'a File,
+        offset: u64,
+        len: u64,
     },
 }
 
@@ -75,6 +88,79 @@ impl Body {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The piece to send next; `None` once every byte is sent.
+    pub fn front(&self) -> Option<BodySlice<'_>> {
+        let slice = match self {
+            Body::Empty => return None,
+            Body::Bytes(bytes) => BodySlice::Bytes(bytes),
+            Body::Shared { bytes, range } => BodySlice::Bytes(&bytes[range.clone()]),
+            Body::File { file, offset, len } => BodySlice::File {
+                file,
+                offset: *offset,
+                len: *len,
+            },
+            Body::FileParts { file, parts } => match parts.front()? {
+                FilePart::Bytes(bytes) => BodySlice::Bytes(bytes),
+                FilePart::Range(range) => BodySlice::File {
+                    file,
+                    offset: range.start,
+                    len: range.end.saturating_sub(range.start),
+                },
+            },
+        };
+        match slice {
+            BodySlice::Bytes([]) | BodySlice::File { len: 0, .. } => None,
+            slice => Some(slice),
+        }
+    }
+
+    /// Drops `n` sent bytes (at most the [`Body::front`] slice's length) from the front.
+    pub fn advance(&mut self, n: usize) {
+        match self {
+            Body::Empty => {}
+            Body::Bytes(Cow::Borrowed(bytes)) => *bytes = &bytes[n.min(bytes.len())..],
+            Body::Bytes(Cow::Owned(bytes)) => {
+                bytes.drain(..n.min(bytes.len()));
+            }
+            Body::Shared { range, .. } => range.start = (range.start + n).min(range.end),
+            Body::File { offset, len, .. } => {
+                let n = (n as u64).min(*len);
+                *offset += n;
+                *len -= n;
+            }
+            Body::FileParts { parts, .. } => {
+                let done = match parts.front_mut() {
+                    Some(FilePart::Bytes(bytes)) => {
+                        bytes.drain(..n.min(bytes.len()));
+                        bytes.is_empty()
+                    }
+                    Some(FilePart::Range(range)) => {
+                        range.start = (range.start + n as u64).min(range.end);
+                        range.is_empty()
+                    }
+                    None => false,
+                };
+                if done {
+                    parts.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Takes the bytes at the front of a multipart body (its framing between file ranges), so
+    /// that they can travel in the same write as what precedes them.
+    pub fn take_leading_bytes(&mut self) -> Option<Vec<u8>> {
+        let Body::FileParts { parts, .. } = self else {
+            return None;
+        };
+        let Some(FilePart::Bytes(bytes)) = parts.front_mut() else {
+            return None;
+        };
+        let bytes = std::mem::take(bytes);
+        parts.pop_front();
+        Some(bytes)
     }
 
     /// All of `bytes`, shared.

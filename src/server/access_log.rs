@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 use std::net::IpAddr;
 
+use crate::http::conn::Exchange;
 use crate::http::date::DateCache;
 
 /// Flush early if a tick produced this much log (a burst of pipelined requests).
@@ -15,13 +16,6 @@ pub struct AccessLog {
     buf: Vec<u8>,
 }
 
-/// The request line as logged; `None` for requests that could not be parsed.
-pub struct RequestLine<'a> {
-    pub method: &'a str,
-    pub target: &'a str,
-    pub version: &'a str,
-}
-
 impl AccessLog {
     pub fn new(enabled: bool) -> AccessLog {
         AccessLog {
@@ -31,17 +25,15 @@ impl AccessLog {
     }
 
     /// Appends `host - - [date] "request" status bytes`.
-    pub fn record(
-        &mut self,
-        peer: IpAddr,
-        date: &DateCache,
-        request: Option<RequestLine<'_>>,
-        status: u16,
-        body_bytes: u64,
-    ) {
+    pub fn record(&mut self, peer: IpAddr, date: &DateCache, exchange: &Exchange<'_>) {
         if !self.enabled {
             return;
         }
+        let Exchange {
+            request,
+            status,
+            body_bytes,
+        } = exchange;
         let buf = &mut self.buf;
         // Writing into a Vec cannot fail.
         let _ = write!(buf, "{peer} - - [");
@@ -58,12 +50,12 @@ impl AccessLog {
             None => buf.push(b'-'),
         }
         buf.extend_from_slice(b"\" ");
-        buf.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        buf.extend_from_slice(itoa::Buffer::new().format(*status).as_bytes());
         buf.push(b' ');
-        if body_bytes == 0 {
+        if *body_bytes == 0 {
             buf.push(b'-');
         } else {
-            buf.extend_from_slice(itoa::Buffer::new().format(body_bytes).as_bytes());
+            buf.extend_from_slice(itoa::Buffer::new().format(*body_bytes).as_bytes());
         }
         buf.push(b'\n');
         if buf.len() >= FLUSH_THRESHOLD {
@@ -101,6 +93,7 @@ fn push_escaped(buf: &mut Vec<u8>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::conn::RequestLine;
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -108,13 +101,23 @@ mod tests {
         let mut date = DateCache::new();
         date.refresh(UNIX_EPOCH + Duration::from_secs(784_111_777));
         let mut log = AccessLog::new(true);
-        let line = RequestLine {
+        let request = RequestLine {
             method: "GET",
             target: "/a\"b",
             version: "HTTP/1.1",
         };
-        log.record([127, 0, 0, 1].into(), &date, Some(line), 200, 12);
-        log.record([127, 0, 0, 1].into(), &date, None, 400, 0);
+        let answered = Exchange {
+            request: Some(request),
+            status: 200,
+            body_bytes: 12,
+        };
+        let rejected = Exchange {
+            request: None,
+            status: 400,
+            body_bytes: 0,
+        };
+        log.record([127, 0, 0, 1].into(), &date, &answered);
+        log.record([127, 0, 0, 1].into(), &date, &rejected);
         assert_eq!(
             String::from_utf8_lossy(log.buffered()),
             "127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a\\\"b HTTP/1.1\" 200 12\n\

@@ -27,10 +27,8 @@
 //! back-off: the loop never spins on a listener it cannot serve.
 
 pub mod access_log;
-pub mod buffers;
 pub mod conn;
 pub mod pool;
-pub mod read_buf;
 pub mod timers;
 pub mod tls;
 pub mod topics;
@@ -48,13 +46,14 @@ use slab::Slab;
 
 use crate::config::Config;
 use crate::events::Published;
+use crate::http::buffers::BufferPool;
+use crate::http::conn::Settings;
 use crate::http::date::DateCache;
 use crate::router::App;
 use access_log::AccessLog;
-use buffers::BufferPool;
-use conn::{Conn, Ctx, Flow};
+use conn::{Conn, ConnId, Ctx, Flow};
 use pool::HelperPool;
-use timers::{TimerKey, Timers};
+use timers::Timers;
 use tls::{CertificateInfo, TlsSettings};
 use topics::Topics;
 use transport::Transport;
@@ -194,10 +193,11 @@ impl Server {
                 pool,
                 topics: Topics::default(),
                 app,
+                settings: config.connection_settings(),
                 config,
             },
             now: Instant::now(),
-            next_conn_id: 0,
+            next_serial: 0,
             accept_blocked: false,
             accept_retry_at: None,
             yielded: Vec::new(),
@@ -221,7 +221,7 @@ struct EventLoop {
     shared: Shared,
     /// The time at the start of this tick.
     now: Instant,
-    next_conn_id: u64,
+    next_serial: u64,
     /// Accepting stopped (connection limit, or out of descriptors) with clients maybe waiting.
     accept_blocked: bool,
     accept_retry_at: Option<Instant>,
@@ -363,12 +363,12 @@ impl EventLoop {
             },
             _ => Transport::plain(socket),
         };
-        self.next_conn_id += 1;
-        let key = TimerKey {
+        self.next_serial += 1;
+        let id = ConnId {
             slot,
-            conn_id: self.next_conn_id,
+            serial: self.next_serial,
         };
-        entry.insert(Conn::new(transport, peer, key, self.now));
+        entry.insert(Conn::new(transport, peer, id, self.now));
         self.drive(slot);
     }
 
@@ -406,14 +406,10 @@ impl EventLoop {
             }
             conn.registered = interest;
         }
-        let deadline = conn.deadline(&self.shared.config);
+        let deadline = conn.deadline(&self.shared.settings);
         if conn.armed.is_none_or(|armed| deadline < armed) {
             conn.armed = Some(deadline);
-            let key = TimerKey {
-                slot,
-                conn_id: conn.id,
-            };
-            self.timers.schedule(deadline, key);
+            self.timers.schedule(deadline, conn.id);
         }
         if flow == Flow::Yield {
             self.yielded.push(slot);
@@ -434,11 +430,11 @@ impl EventLoop {
             let Some(conn) = self.conns.get_mut(key.slot) else {
                 continue;
             };
-            if conn.id != key.conn_id || conn.armed != Some(at) {
+            if conn.id != key || conn.armed != Some(at) {
                 continue; // Stale: the slot was reused, or a newer entry replaced this one.
             }
             conn.armed = None;
-            let flow = if conn.deadline(&self.shared.config) <= self.now {
+            let flow = if conn.deadline(&self.shared.settings) <= self.now {
                 conn.on_timeout(&mut self.shared.ctx(self.now))
             } else {
                 Flow::Open
@@ -459,7 +455,7 @@ impl EventLoop {
             subscribers.retain(|key| {
                 self.conns
                     .get(key.slot)
-                    .is_some_and(|conn| conn.id == key.conn_id && conn.is_streaming())
+                    .is_some_and(|conn| conn.id == *key && conn.is_streaming())
             });
             for key in &subscribers {
                 if let Some(conn) = self.conns.get_mut(key.slot) {
@@ -478,7 +474,7 @@ impl EventLoop {
             let Some(conn) = self.conns.get_mut(key.slot) else {
                 continue;
             };
-            if conn.id != key.conn_id {
+            if conn.id != key {
                 continue;
             }
             let flow = conn.on_job_done(outcome, &mut self.shared.ctx(self.now));
@@ -546,6 +542,8 @@ impl EventLoop {
 struct Shared {
     app: App,
     config: Config,
+    /// Every connection's limits and timeouts (from `config`).
+    settings: Settings,
     date: DateCache,
     log: AccessLog,
     buffers: BufferPool,
@@ -557,7 +555,7 @@ impl Shared {
     fn ctx(&mut self, now: Instant) -> Ctx<'_> {
         Ctx {
             app: &self.app,
-            config: &self.config,
+            settings: &self.settings,
             date: &self.date,
             log: &mut self.log,
             buffers: &mut self.buffers,

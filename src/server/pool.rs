@@ -17,20 +17,20 @@ use std::thread::{self, JoinHandle};
 use mio::Waker;
 
 use crate::jobs::{Job, Outcome, Responder};
-use crate::server::timers::TimerKey;
+use crate::server::conn::ConnId;
 
 /// Scheduling niceness of helper threads (0 is the loop's; 19 the lowest priority).
 pub const HELPER_NICENESS: i32 = 10;
 
 struct Task {
-    key: TimerKey,
+    key: ConnId,
     job: Job,
 }
 
 pub struct HelperPool {
     /// `None` once shutting down, which ends the threads.
     tasks: Option<Sender<Task>>,
-    results: Receiver<(TimerKey, Outcome)>,
+    results: Receiver<(ConnId, Outcome)>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -58,7 +58,7 @@ impl HelperPool {
     }
 
     /// Queues `job` for the connection identified by `key`.
-    pub fn submit(&self, key: TimerKey, job: Job) {
+    pub fn submit(&self, key: ConnId, job: Job) {
         if let Some(tasks) = &self.tasks {
             // The threads outlive the sender, so this cannot fail while the pool exists.
             let _ = tasks.send(Task { key, job });
@@ -66,7 +66,7 @@ impl HelperPool {
     }
 
     /// The outcomes that have come back since the last call.
-    pub fn finished(&self) -> impl Iterator<Item = (TimerKey, Outcome)> + '_ {
+    pub fn finished(&self) -> impl Iterator<Item = (ConnId, Outcome)> + '_ {
         self.results.try_iter()
     }
 }
@@ -93,7 +93,7 @@ pub fn lower_priority() {
 
 fn run_helper(
     tasks: &Mutex<Receiver<Task>>,
-    results: &Sender<(TimerKey, Outcome)>,
+    results: &Sender<(ConnId, Outcome)>,
     waker: &Arc<Waker>,
 ) {
     lower_priority();
@@ -123,7 +123,7 @@ mod tests {
         let mut poll = mio::Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let pool = HelperPool::new(2, waker).unwrap();
-        let key = |slot| TimerKey { slot, conn_id: 1 };
+        let key = |slot| ConnId { slot, serial: 1 };
         pool.submit(
             key(1),
             Box::new(|responder| responder.respond(Response::empty(204))),

@@ -11,21 +11,16 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-/// Identifies a connection across slab-slot reuse.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct TimerKey {
-    pub slot: usize,
-    pub conn_id: u64,
-}
+use crate::server::conn::ConnId;
 
 #[derive(Debug, Default)]
 pub struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, TimerKey)>>,
+    heap: BinaryHeap<Reverse<(Instant, ConnId)>>,
 }
 
 impl Timers {
     /// Adds an entry for `key` at `at`.
-    pub fn schedule(&mut self, at: Instant, key: TimerKey) {
+    pub fn schedule(&mut self, at: Instant, key: ConnId) {
         self.heap.push(Reverse((at, key)));
     }
 
@@ -35,7 +30,7 @@ impl Timers {
     }
 
     /// Removes and returns one entry due at or before `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, TimerKey)> {
+    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, ConnId)> {
         match self.heap.peek() {
             Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(entry)| entry),
             _ => None,
@@ -60,9 +55,9 @@ mod tests {
     fn pops_due_entries_in_time_order() {
         let mut timers = Timers::default();
         let t0 = Instant::now();
-        let key = |slot| TimerKey {
+        let key = |slot| ConnId {
             slot,
-            conn_id: slot as u64,
+            serial: slot as u64,
         };
         timers.schedule(t0 + Duration::from_secs(3), key(3));
         timers.schedule(t0 + Duration::from_secs(1), key(1));

@@ -8,7 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use crate::server::timers::TimerKey;
+use crate::server::conn::ConnId;
 
 /// Events with ids remembered per topic. A replay read on a helper thread takes milliseconds;
 /// a topic would need this many events in that time to outrun it.
@@ -16,7 +16,7 @@ pub const RECENT_EVENTS: usize = 1024;
 
 #[derive(Debug, Default)]
 pub struct Topics {
-    subscribers: HashMap<String, Vec<TimerKey>>,
+    subscribers: HashMap<String, Vec<ConnId>>,
     recent: HashMap<String, Recent>,
 }
 
@@ -29,7 +29,7 @@ struct Recent {
 }
 
 impl Topics {
-    pub fn subscribe(&mut self, topic: &str, key: TimerKey) {
+    pub fn subscribe(&mut self, topic: &str, key: ConnId) {
         self.subscribers
             .entry(topic.to_owned())
             .or_default()
@@ -37,12 +37,12 @@ impl Topics {
     }
 
     /// Takes the subscriber list of `topic` for a publish; give it back with `restore`.
-    pub fn take(&mut self, topic: &str) -> Vec<TimerKey> {
+    pub fn take(&mut self, topic: &str) -> Vec<ConnId> {
         self.subscribers.remove(topic).unwrap_or_default()
     }
 
     /// Puts back the (pruned) list taken for a publish, keeping any subscriptions made since.
-    pub fn restore(&mut self, topic: &str, mut keys: Vec<TimerKey>) {
+    pub fn restore(&mut self, topic: &str, mut keys: Vec<ConnId>) {
         if keys.is_empty() && !self.subscribers.contains_key(topic) {
             return;
         }

@@ -29,7 +29,7 @@ use mio::net::TcpStream;
 use rustix::net::SendFlags;
 use rustls::ServerConnection;
 
-use crate::server::buffers::BufferPool;
+use crate::http::buffers::BufferPool;
 
 /// Most bytes one sendfile call is asked to move.
 const SENDFILE_CHUNK: usize = 1024 * 1024;
@@ -156,29 +156,31 @@ impl Transport {
         }
     }
 
-    /// Sends up to `len` bytes of `file` from `*offset` and advances `*offset` past them. 0
-    /// means the file ended early. TLS reads the bytes through `buffers`' scratch buffer.
+    /// Sends up to `len` bytes of `file` from `offset`. 0 means the file ended early. TLS
+    /// reads the bytes through `buffers`' scratch buffer.
     pub fn send_file(
         &mut self,
         file: &File,
-        offset: &mut u64,
+        mut offset: u64,
         len: usize,
         buffers: &mut BufferPool,
     ) -> io::Result<usize> {
         match &mut self.tls {
             // The kernel copies file pages to the socket: no read into user space.
-            None => rustix::fs::sendfile(&self.socket, file, Some(offset), len.min(SENDFILE_CHUNK))
-                .map_err(io::Error::from),
+            None => rustix::fs::sendfile(
+                &self.socket,
+                file,
+                Some(&mut offset),
+                len.min(SENDFILE_CHUNK),
+            )
+            .map_err(io::Error::from),
             Some(tls) => {
                 let chunk = buffers.scratch(len.min(TLS_FILE_CHUNK));
-                let read = file.read_at(chunk, *offset)?;
+                let read = file.read_at(chunk, offset)?;
                 if read == 0 {
                     return Ok(0);
                 }
-                let sent =
-                    tls.write_plaintext(&mut self.socket, &[IoSlice::new(&chunk[..read])])?;
-                *offset += sent as u64;
-                Ok(sent)
+                tls.write_plaintext(&mut self.socket, &[IoSlice::new(&chunk[..read])])
             }
         }
     }

@@ -468,7 +468,7 @@ impl Data {
             }
             Data::File(file) => Body::FileParts {
                 file,
-                parts: range::multipart_parts(ranges, len, content_type),
+                parts: range::multipart_parts(ranges, len, content_type).into(),
             },
         }
     }

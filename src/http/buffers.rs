@@ -6,7 +6,7 @@
 //! the allocator. Only baseline-sized buffers are kept; one that grew for a large request is
 //! freed, so the pool never hoards memory.
 
-use crate::server::read_buf::ReadBuf;
+use crate::http::read_buf::ReadBuf;
 
 /// Read buffer a connection starts with.
 pub const READ_BUF_BASELINE: usize = 4 * 1024;

@@ -1,25 +1,9 @@
-//! The connection's input buffer: bytes read from the socket and not yet consumed.
+//! The connection's input buffer: bytes received and not yet consumed.
 //!
 //! The storage is zero-filled once when allocated and then reused: reads go straight into the
 //! spare tail, consumed requests advance `start`, and the live bytes are moved to the front
 //! only when the tail runs out. It grows (up to a limit the caller gives) only when one request
 //! needs more room, and goes back to the pool (`buffers`) when the connection goes idle.
-
-use std::io::{self, Read};
-
-/// What a read attempt did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Filled {
-    /// This many bytes arrived; `short` when they did not fill the space offered, which means
-    /// the socket had nothing more at that moment.
-    Bytes { n: usize, short: bool },
-    /// The peer closed its sending side.
-    Eof,
-    /// Nothing to read right now.
-    WouldBlock,
-    /// No room: the buffer holds `limit` bytes already.
-    Full,
-}
 
 #[derive(Debug)]
 pub struct ReadBuf {
@@ -78,9 +62,10 @@ impl ReadBuf {
         self.end = 0;
     }
 
-    /// Reads once from `source`, making room first: by moving the live bytes to the front, or
-    /// by growing while the unconsumed bytes are fewer than `limit`.
-    pub fn fill_from(&mut self, source: &mut impl Read, limit: usize) -> io::Result<Filled> {
+    /// Room for the next read, made first by moving the live bytes to the front, or by growing
+    /// while the unconsumed bytes are fewer than `limit`. `None`: the buffer holds `limit` bytes
+    /// already. Report what was written into it with [`ReadBuf::filled`].
+    pub fn spare(&mut self, limit: usize) -> Option<&mut [u8]> {
         if self.end == self.storage.len() {
             if self.start > 0 {
                 self.storage.copy_within(self.start..self.end, 0);
@@ -90,22 +75,16 @@ impl ReadBuf {
                 let grown = (self.storage.len() * 2).max(1024).min(limit);
                 self.storage.resize(grown, 0);
             } else {
-                return Ok(Filled::Full);
+                return None;
             }
         }
-        loop {
-            return match source.read(&mut self.storage[self.end..]) {
-                Ok(0) => Ok(Filled::Eof),
-                Ok(n) => {
-                    let short = self.end + n < self.storage.len();
-                    self.end += n;
-                    Ok(Filled::Bytes { n, short })
-                }
-                Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(Filled::WouldBlock),
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-                Err(error) => Err(error),
-            };
-        }
+        Some(&mut self.storage[self.end..])
+    }
+
+    /// Makes the first `n` bytes of the space [`ReadBuf::spare`] offered part of the data.
+    pub fn filled(&mut self, n: usize) {
+        debug_assert!(self.end + n <= self.storage.len());
+        self.end = (self.end + n).min(self.storage.len());
     }
 }
 
@@ -113,38 +92,35 @@ impl ReadBuf {
 mod tests {
     use super::*;
 
+    /// Copies as much of `source` as the buffer takes; returns the count.
+    fn fill(buf: &mut ReadBuf, source: &mut &[u8], limit: usize) -> Option<usize> {
+        let space = buf.spare(limit)?;
+        let n = space.len().min(source.len());
+        space[..n].copy_from_slice(&source[..n]);
+        *source = &source[n..];
+        buf.filled(n);
+        Some(n)
+    }
+
     #[test]
     fn consumes_compacts_and_grows_up_to_the_limit() {
         let mut buf = ReadBuf::with_capacity(4);
         let mut source: &[u8] = b"abcdefghij";
-        assert_eq!(
-            buf.fill_from(&mut source, 8).unwrap(),
-            Filled::Bytes { n: 4, short: false }
-        );
+        assert_eq!(fill(&mut buf, &mut source, 8), Some(4));
         assert_eq!(buf.data(), b"abcd");
         buf.consume(2);
         // Full tail, start > 0: compacts instead of growing.
-        assert_eq!(
-            buf.fill_from(&mut source, 8).unwrap(),
-            Filled::Bytes { n: 2, short: false }
-        );
+        assert_eq!(fill(&mut buf, &mut source, 8), Some(2));
         assert_eq!(buf.data(), b"cdef");
         assert_eq!(buf.capacity(), 4);
         // Full from the front: grows to the limit.
-        assert_eq!(
-            buf.fill_from(&mut source, 8).unwrap(),
-            Filled::Bytes { n: 4, short: false }
-        );
+        assert_eq!(fill(&mut buf, &mut source, 8), Some(4));
         assert_eq!(buf.data(), b"cdefghij");
-        assert_eq!(buf.fill_from(&mut source, 8).unwrap(), Filled::Full);
+        assert_eq!(fill(&mut buf, &mut source, 8), None);
         buf.consume(8);
         assert!(buf.is_empty());
         let mut two: &[u8] = b"xy";
-        assert_eq!(
-            buf.fill_from(&mut two, 8).unwrap(),
-            Filled::Bytes { n: 2, short: true }
-        );
-        buf.consume(2);
-        assert_eq!(buf.fill_from(&mut source, 8).unwrap(), Filled::Eof);
+        assert_eq!(fill(&mut buf, &mut two, 8), Some(2));
+        assert_eq!(buf.data(), b"xy");
     }
 }
