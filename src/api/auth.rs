@@ -155,16 +155,20 @@ fn session_token<'r>(request: &Request<'r>) -> Option<&'r str> {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
     bearer
-        .or_else(|| {
-            request
-                .headers_named("cookie")
-                .filter_map(|value| std::str::from_utf8(value).ok())
-                .flat_map(|value| value.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(name, _)| *name == COOKIE_NAME)
-                .map(|(_, value)| value)
-        })
+        .or_else(|| session_cookie_value(request.headers_named("cookie")))
         .filter(|token| !token.is_empty())
+}
+
+/// The value of the first `session` cookie in the `Cookie` fields (RFC 6265 §5.4: `name=value`
+/// pairs separated by `;`); other cookies, empty pairs and fields that are not UTF-8 are passed
+/// over.
+fn session_cookie_value<'h>(cookie_fields: impl Iterator<Item = &'h [u8]>) -> Option<&'h str> {
+    cookie_fields
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value)
 }
 
 fn token_hash(token: &str) -> Vec<u8> {
@@ -272,6 +276,71 @@ mod tests {
         assert!(limiter.check("eve", t0 + FAILURE_WINDOW).is_ok());
         limiter.forget("eve");
         assert!(limiter.check("eve", t0).is_ok());
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let cases: &[(&[&[u8]], Option<&str>)] = &[
+            (&[b"session=abc"], Some("abc")),
+            (&[b"a=1; session=abc; b=2"], Some("abc")),
+            (&[b"a=1;session=abc"], Some("abc")),
+            (&[b"  session=abc  "], Some("abc")),
+            (&[b"a=1", b"session=abc"], Some("abc")),
+            (&[b"session=abc; session=def"], Some("abc")),
+            (&[b"a=1;; session=abc"], Some("abc")),
+            (&[b"flag; session=abc"], Some("abc")),
+            (&[b"session=a=b"], Some("a=b")),
+            (&[b"session=\"abc\""], Some("\"abc\"")),
+            (&[b"\xff", b"session=abc"], Some("abc")),
+            (&[b"session="], Some("")),
+            (&[b"session = abc"], None),
+            (&[b"session= abc"], Some(" abc")),
+            (&[b"session=\xff"], None),
+            (&[b"session"], None),
+            (&[b"sessionx=abc"], None),
+            (&[b"xsession=abc"], None),
+            (&[b"Session=abc"], None),
+            (&[b"=abc"], None),
+            (&[b""], None),
+            (&[], None),
+        ];
+        for (fields, want) in cases {
+            let got = session_cookie_value(fields.iter().copied());
+            assert_eq!(got, *want, "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn set_cookie_names_every_attribute_of_the_contract() {
+        let cases: &[(&str, u64, bool, &str)] = &[
+            (
+                "abc",
+                3600,
+                false,
+                "session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600",
+            ),
+            (
+                "abc",
+                604_800,
+                true,
+                "session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=604800; Secure",
+            ),
+            (
+                "",
+                0,
+                false,
+                "session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+            ),
+            (
+                "",
+                0,
+                true,
+                "session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Secure",
+            ),
+        ];
+        for &(token, max_age, secure, want) in cases {
+            assert_eq!(session_cookie(token, max_age, secure), want);
+        }
     }
 
     #[test]

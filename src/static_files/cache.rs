@@ -258,6 +258,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn content_types_by_extension_with_utf8_for_text() {
+        let cases: &[(&str, &str)] = &[
+            ("a.html", "text/html; charset=utf-8"),
+            ("a.css", "text/css; charset=utf-8"),
+            ("a.txt", "text/plain; charset=utf-8"),
+            ("a.js", "text/javascript; charset=utf-8"),
+            ("a.csv", "text/csv; charset=utf-8"),
+            ("a.md", "text/markdown; charset=utf-8"),
+            ("a.json", "application/json; charset=utf-8"),
+            ("a.xml", "text/xml; charset=utf-8"),
+            ("a.svg", "image/svg+xml; charset=utf-8"),
+            ("a.wasm", "application/wasm"),
+            ("a.png", "image/png"),
+            ("a.pdf", "application/pdf"),
+            ("a.woff2", "font/woff2"),
+            ("a.unknownext", "application/octet-stream"),
+            ("no_extension", "application/octet-stream"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(content_type(Path::new(path)), *want, "{path}");
+        }
+    }
+
+    #[test]
     fn hits_within_a_second_and_sees_changes_after() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("a.txt"), "one").unwrap();

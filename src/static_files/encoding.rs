@@ -177,11 +177,100 @@ mod tests {
             ("gzip;q=1.5, br", &[Brotli]),
             ("x-gzip", &[Gzip]),
             ("", &[]),
+            // Names and the `q` key are case-insensitive; whitespace around elements is not
+            // significant.
+            ("GZIP, Br", &[Brotli, Gzip]),
+            ("gzip;Q=0.5, br;q=0.4", &[Gzip, Brotli]),
+            ("gzip ; q=0.5 , br ; q=0.9", &[Brotli, Gzip]),
+            ("br;q= 0.1, gzip;q=0.5", &[Gzip, Brotli]),
+            ("X-GZIP;q=0.5, br;q=0.4", &[Gzip, Brotli]),
+            // Empty elements and unknown codings are skipped.
+            (" , ,gzip,", &[Gzip]),
+            ("deflate, compress", &[]),
+            (";q=0.5", &[]),
+            ("identity;q=0, gzip", &[Gzip]),
+            // Other parameters are not weights; the first `q` parameter is the weight.
+            ("br;level=1;q=0.2, gzip;q=0.3", &[Gzip, Brotli]),
+            ("gzip;foo", &[Gzip]),
+            ("br;q =0.1, gzip;q=0.5", &[Brotli, Gzip]),
+            ("br;q=0;q=0.9, gzip", &[Gzip]),
+            // A malformed weight drops its element, even if a later `q` would be valid.
+            ("br;q=abc, gzip", &[Gzip]),
+            ("br;q=, gzip", &[Gzip]),
+            ("br;q=.5, gzip", &[Gzip]),
+            ("br;q=0.5001, gzip", &[Gzip]),
+            ("br;q=1.001, gzip", &[Gzip]),
+            ("br;q=x;q=0.9, gzip", &[Gzip]),
+            // Edges of the qvalue grammar.
+            ("br;q=1., gzip;q=0.999", &[Brotli, Gzip]),
+            ("br;q=1.000, gzip;q=0.", &[Brotli]),
+            ("br;q=0.001", &[Brotli]),
+            // The last explicit weight for a coding wins; explicit beats the wildcard.
+            ("gzip;q=0.5, gzip", &[Gzip]),
+            ("gzip, gzip;q=0", &[]),
+            ("gzip, *;q=0", &[Gzip]),
+            ("*;q=0.5, br", &[Brotli, Gzip]),
+            ("*;q=0.5, *;q=0", &[]),
         ];
         for (header, want) in cases {
             assert_eq!(accepted(Some(header.as_bytes())), *want, "{header}");
         }
         assert!(accepted(None).is_empty());
+    }
+
+    #[test]
+    fn qvalues_in_thousandths() {
+        let cases: &[(&str, Option<u16>)] = &[
+            ("0", Some(0)),
+            ("1", Some(1000)),
+            ("0.5", Some(500)),
+            ("0.05", Some(50)),
+            ("0.123", Some(123)),
+            ("0.", Some(0)),
+            ("1.", Some(1000)),
+            ("1.0", Some(1000)),
+            ("1.000", Some(1000)),
+            (" 0.5 ", Some(500)),
+            ("0.1234", None),
+            ("1.001", None),
+            ("1.5", None),
+            ("2", None),
+            ("", None),
+            (".", None),
+            (".5", None),
+            ("00.5", None),
+            ("-0", None),
+            ("+1", None),
+            ("0.5x", None),
+            ("0.-1", None),
+            ("0.0.1", None),
+        ];
+        for (value, want) in cases {
+            assert_eq!(parse_q(value.as_bytes()), *want, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn compressible_media_types() {
+        let cases: &[(&str, bool)] = &[
+            ("text/html; charset=utf-8", true),
+            ("text/css", true),
+            ("text/javascript; charset=utf-8", true),
+            ("text/csv", true),
+            (" text/plain ; charset=utf-8", true),
+            ("application/javascript", true),
+            ("application/json", true),
+            ("application/xml", true),
+            ("image/svg+xml; charset=utf-8", true),
+            ("application/wasm", true),
+            ("image/png", false),
+            ("application/octet-stream", false),
+            ("application/pdf", false),
+            ("font/woff2", false),
+        ];
+        for (content_type, want) in cases {
+            assert_eq!(is_compressible(content_type), *want, "{content_type}");
+        }
     }
 
     #[test]

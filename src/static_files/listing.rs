@@ -190,12 +190,122 @@ mod tests {
 
     #[test]
     fn accept_weights_pick_json_or_html() {
-        assert!(prefers_json(b"application/json"));
-        assert!(prefers_json(b"application/json, text/html;q=0.5"));
-        assert!(!prefers_json(b"text/html, application/json;q=0"));
-        assert!(!prefers_json(b"application/json;q=0, text/html"));
-        assert!(!prefers_json(b"text/html,application/xhtml+xml,*/*;q=0.8"));
-        assert!(!prefers_json(b"*/*"));
+        let cases: &[(&str, bool)] = &[
+            ("application/json", true),
+            ("application/json, text/html;q=0.5", true),
+            ("text/html, application/json;q=0", false),
+            ("application/json;q=0, text/html", false),
+            ("text/html,application/xhtml+xml,*/*;q=0.8", false),
+            ("*/*", false),
+            // Case, whitespace and media-type parameters do not matter.
+            ("APPLICATION/JSON", true),
+            (" application/json ", true),
+            ("application/json;charset=utf-8", true),
+            ("application/json; q=0.5", true),
+            ("application/json;Q=0", false),
+            // Ties go to JSON; the highest weight of repeated ranges counts.
+            ("application/json;q=0.5, text/html;q=0.5", true),
+            ("application/json;q=0.4, text/html;q=0.5", false),
+            ("text/*;q=0.5, application/json;q=0.6", true),
+            ("application/json;q=0.6, */*", false),
+            ("application/json;q=0.5, application/json;q=0.2", true),
+            (
+                "text/html;q=0.9, text/html;q=0.1, application/json;q=0.5",
+                false,
+            ),
+            ("application/json;level=1;q=0.3, text/html;q=0.2", true),
+            // `q =` is not a weight; a malformed weight counts as none (q=1).
+            ("application/json;q =0, text/html", true),
+            ("application/json;q=2", true),
+            ("application/json;q=abc, text/html", true),
+            ("application/json;q=x;q=0", false),
+            // Nothing weighs JSON: HTML.
+            ("", false),
+            ("application/jsonx", false),
+            ("application/*", false),
+            ("text/html", false),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(prefers_json(accept.as_bytes()), *want, "{accept}");
+        }
+    }
+
+    #[test]
+    fn entries_in_json_say_their_type() {
+        let listing = Listing {
+            path: "/a/",
+            entries: vec![
+                Entry {
+                    name: "sub".to_owned(),
+                    kind: "dir",
+                    size: 4096,
+                    modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
+                },
+                Entry {
+                    name: "a.txt".to_owned(),
+                    kind: "file",
+                    size: 3,
+                    modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
+                },
+                Entry {
+                    name: "l".to_owned(),
+                    kind: "link",
+                    size: 5,
+                    modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
+                },
+            ],
+            truncated: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&listing).unwrap(),
+            "{\"path\":\"/a/\",\"entries\":[\
+             {\"name\":\"sub\",\"type\":\"dir\",\"size\":4096,\"modified\":\"Sun, 06 Nov 1994 08:49:37 GMT\"},\
+             {\"name\":\"a.txt\",\"type\":\"file\",\"size\":3,\"modified\":\"Sun, 06 Nov 1994 08:49:37 GMT\"},\
+             {\"name\":\"l\",\"type\":\"link\",\"size\":5,\"modified\":\"Sun, 06 Nov 1994 08:49:37 GMT\"}],\
+             \"truncated\":false}"
+        );
+        // In HTML a directory links with a trailing slash and shows no size.
+        let page = html(&listing);
+        assert!(
+            page.contains("<a href=\"./sub/\">sub/</a></td><td class=\"n\"></td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<a href=\"./a.txt\">a.txt</a></td><td class=\"n\">3</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<a href=\"./l\">l</a></td><td class=\"n\">5</td>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn directories_come_first_then_names_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["b.txt", "a.txt", ".hidden"] {
+            std::fs::write(dir.path().join(file), "x").unwrap();
+        }
+        for sub in ["z", "c"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        std::os::unix::fs::symlink("a.txt", dir.path().join("aa")).unwrap();
+        let (entries, truncated) = read_entries(File::open(dir.path()).unwrap()).unwrap();
+        let seen: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|entry| (entry.name.as_str(), entry.kind))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("c", "dir"),
+                ("z", "dir"),
+                ("a.txt", "file"),
+                ("aa", "link"),
+                ("b.txt", "file"),
+            ]
+        );
+        assert!(!truncated);
     }
 
     #[test]
