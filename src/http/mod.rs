@@ -2,8 +2,9 @@
 //!
 //! `parse` turns bytes into a request head and its framing, `chunked` decodes chunked bodies,
 //! `request` is the view handlers get, `response` builds and encodes answers, `date` caches the
-//! `Date` header.
+//! `Date` header, `accept` reads the weighted lists of `Accept` and `Accept-Encoding`.
 
+pub mod accept;
 pub mod chunked;
 pub mod date;
 pub mod parse;

@@ -7,6 +7,8 @@
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
+use crate::http::accept;
+
 /// The codings we serve, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coding {
@@ -86,21 +88,12 @@ pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
     };
     let mut wildcard = None;
     let mut explicit = [None; 2];
-    for element in value.split(|&b| b == b',') {
-        let mut parts = element.split(|&b| b == b';');
-        let name = parts.next().unwrap_or_default().trim_ascii();
-        let q = parts
-            .filter_map(|param| {
-                let (key, value) = param
-                    .trim_ascii()
-                    .split_at(param.trim_ascii().iter().position(|&b| b == b'=')?);
-                key.eq_ignore_ascii_case(b"q").then(|| parse_q(&value[1..]))
-            })
-            .next()
-            .unwrap_or(Some(1000));
-        let Some(q) = q else {
-            continue; // a malformed weight: ignore the element
+    for preference in accept::preferences(value) {
+        // A malformed weight: ignore the element rather than guess whether it allows a coding.
+        let Some(q) = preference.quality else {
+            continue;
         };
+        let name = preference.name;
         if name == b"*" {
             wildcard = Some(q);
         }
@@ -121,27 +114,6 @@ pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
     // Stable: among equal weights our preference order (br, gzip) stays.
     wanted.sort_by_key(|&(q, _)| std::cmp::Reverse(q));
     wanted.into_iter().map(|(_, coding)| coding).collect()
-}
-
-/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )` in thousandths (§12.4.2).
-pub fn parse_q(value: &[u8]) -> Option<u16> {
-    let value = value.trim_ascii();
-    let (whole, fraction) = match value.iter().position(|&b| b == b'.') {
-        Some(dot) => (&value[..dot], &value[dot + 1..]),
-        None => (value, &b""[..]),
-    };
-    if fraction.len() > 3 || !fraction.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut thousandths = 0u16;
-    for position in 0..3 {
-        thousandths = thousandths * 10 + fraction.get(position).map_or(0, |d| u16::from(d - b'0'));
-    }
-    match whole {
-        b"0" => Some(thousandths),
-        b"1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
 }
 
 /// Whether a file of this media type is worth compressing on the fly.
@@ -216,38 +188,6 @@ mod tests {
             assert_eq!(accepted(Some(header.as_bytes())), *want, "{header}");
         }
         assert!(accepted(None).is_empty());
-    }
-
-    #[test]
-    fn qvalues_in_thousandths() {
-        let cases: &[(&str, Option<u16>)] = &[
-            ("0", Some(0)),
-            ("1", Some(1000)),
-            ("0.5", Some(500)),
-            ("0.05", Some(50)),
-            ("0.123", Some(123)),
-            ("0.", Some(0)),
-            ("1.", Some(1000)),
-            ("1.0", Some(1000)),
-            ("1.000", Some(1000)),
-            (" 0.5 ", Some(500)),
-            ("0.1234", None),
-            ("1.001", None),
-            ("1.5", None),
-            ("2", None),
-            ("", None),
-            (".", None),
-            (".5", None),
-            ("00.5", None),
-            ("-0", None),
-            ("+1", None),
-            ("0.5x", None),
-            ("0.-1", None),
-            ("0.0.1", None),
-        ];
-        for (value, want) in cases {
-            assert_eq!(parse_q(value.as_bytes()), *want, "{value:?}");
-        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustix::fs::{AtFlags, Dir, FileType};
 use serde::Serialize;
 
-use super::encoding::parse_q;
 use crate::IntoResponse;
+use crate::http::accept::{FULL_QUALITY, preferences};
 use crate::http::response::Response;
 use crate::json::Json;
 
@@ -75,19 +75,11 @@ pub fn listing(dir: File, url_path: &str, wants_json: bool) -> Response {
 pub fn prefers_json(accept: &[u8]) -> bool {
     let mut json = 0;
     let mut html = 0;
-    for element in accept.split(|&b| b == b',') {
-        let mut parts = element.split(|&b| b == b';');
-        let range = parts.next().unwrap_or_default().trim_ascii();
-        let q = parts
-            .filter_map(|param| {
-                let param = param.trim_ascii();
-                let value = param
-                    .strip_prefix(b"q=")
-                    .or_else(|| param.strip_prefix(b"Q="))?;
-                parse_q(value)
-            })
-            .next()
-            .unwrap_or(1000);
+    for preference in preferences(accept) {
+        // A weight that is not a qvalue counts as none (q=1): at worst, a listing in the
+        // format the client named.
+        let q = preference.quality.unwrap_or(FULL_QUALITY);
+        let range = preference.name;
         if range.eq_ignore_ascii_case(b"application/json") {
             json = json.max(q);
         } else if [&b"text/html"[..], b"text/*", b"*/*"]
@@ -214,11 +206,12 @@ mod tests {
                 false,
             ),
             ("application/json;level=1;q=0.3, text/html;q=0.2", true),
-            // `q =` is not a weight; a malformed weight counts as none (q=1).
+            // `q =` is not a weight; the first `q` is the weight, and a malformed one counts as
+            // none (q=1).
             ("application/json;q =0, text/html", true),
             ("application/json;q=2", true),
             ("application/json;q=abc, text/html", true),
-            ("application/json;q=x;q=0", false),
+            ("application/json;q=x;q=0", true),
             // Nothing weighs JSON: HTML.
             ("", false),
             ("application/jsonx", false),
