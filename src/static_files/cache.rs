@@ -236,11 +236,6 @@ pub fn content_type(path: &Path) -> Cow<'static, str> {
     let Some(essence) = mime_guess::from_path(path).first_raw() else {
         return Cow::Borrowed("application/octet-stream");
     };
-    let textual = essence.starts_with("text/")
-        || matches!(
-            essence,
-            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
-        );
     match essence {
         "text/html" => Cow::Borrowed("text/html; charset=utf-8"),
         "text/css" => Cow::Borrowed("text/css; charset=utf-8"),
@@ -248,9 +243,19 @@ pub fn content_type(path: &Path) -> Cow<'static, str> {
         "text/javascript" | "application/javascript" => {
             Cow::Borrowed("text/javascript; charset=utf-8")
         }
-        _ if textual => Cow::Owned(format!("{essence}; charset=utf-8")),
+        _ if is_textual(essence) => Cow::Owned(format!("{essence}; charset=utf-8")),
         _ => Cow::Borrowed(essence),
     }
+}
+
+/// Whether a media type is text: served as UTF-8, and worth compressing. `essence` is the type
+/// without parameters, in lower case (`text/html`, not `text/html; charset=utf-8`).
+pub fn is_textual(essence: &str) -> bool {
+    essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        )
 }
 
 #[cfg(test)]

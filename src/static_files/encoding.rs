@@ -7,6 +7,7 @@
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
+use super::cache::is_textual;
 use crate::http::accept;
 
 /// The codings we serve, best first.
@@ -119,15 +120,8 @@ pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
 /// Whether a file of this media type is worth compressing on the fly.
 pub fn is_compressible(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
-    essence.starts_with("text/")
-        || matches!(
-            essence,
-            "application/javascript"
-                | "application/json"
-                | "application/xml"
-                | "image/svg+xml"
-                | "application/wasm"
-        )
+    // Text compresses well; so does WebAssembly, which is not text.
+    is_textual(essence) || essence == "application/wasm"
 }
 
 #[cfg(test)]
