@@ -189,7 +189,7 @@ fn token_hash(token: &str) -> Vec<u8> {
 fn new_token() -> Result<String, HttpError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| HttpError::new(500, "no randomness available"))?;
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+    Ok(hex::encode(bytes))
 }
 
 fn hash_password(password: &str) -> Result<String, HttpError> {
