@@ -41,9 +41,21 @@ const SEGMENT: &AsciiSet = &CONTROLS
 struct Entry {
     name: String,
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: EntryKind,
     size: u64,
     modified: String,
+}
+
+/// What an entry is, named in JSON as `"dir"`, `"file"` or `"link"`. A symbolic link is listed
+/// as itself, not as what it points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+enum EntryKind {
+    #[serde(rename = "dir")]
+    Directory,
+    #[serde(rename = "file")]
+    File,
+    #[serde(rename = "link")]
+    Symlink,
 }
 
 #[derive(Serialize)]
@@ -110,9 +122,9 @@ fn read_entries(dir: File) -> rustix::io::Result<(Vec<Entry>, bool)> {
             continue;
         };
         let kind = match FileType::from_raw_mode(stat.st_mode) {
-            FileType::Directory => "dir",
-            FileType::RegularFile => "file",
-            FileType::Symlink => "link",
+            FileType::Directory => EntryKind::Directory,
+            FileType::RegularFile => EntryKind::File,
+            FileType::Symlink => EntryKind::Symlink,
             _ => continue,
         };
         let modified = UNIX_EPOCH + Duration::from_secs(stat.st_mtime.max(0).unsigned_abs());
@@ -124,8 +136,13 @@ fn read_entries(dir: File) -> rustix::io::Result<(Vec<Entry>, bool)> {
             modified: httpdate::fmt_http_date(modified),
         });
     }
-    entries.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    entries.sort_by(|a, b| listing_order(a).cmp(&listing_order(b)));
     Ok((entries, truncated))
+}
+
+/// Directories first, then the rest; each by name.
+fn listing_order(entry: &Entry) -> (bool, &str) {
+    (entry.kind != EntryKind::Directory, &entry.name)
 }
 
 fn html(listing: &Listing<'_>) -> String {
@@ -140,12 +157,13 @@ fn html(listing: &Listing<'_>) -> String {
          <tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>"
     );
     for entry in &listing.entries {
-        let slash = if entry.kind == "dir" { "/" } else { "" };
+        let is_directory = entry.kind == EntryKind::Directory;
+        let slash = if is_directory { "/" } else { "" };
         let href = utf8_percent_encode(&entry.name, SEGMENT);
         page.push_str(&format!(
             "<tr><td><a href=\"./{href}{slash}\">{}{slash}</a></td><td class=\"n\">{}</td><td>{}</td></tr>",
             escape(&entry.name),
-            if entry.kind == "dir" { Cow::Borrowed("") } else { Cow::Owned(entry.size.to_string()) },
+            if is_directory { Cow::Borrowed("") } else { Cow::Owned(entry.size.to_string()) },
             escape(&entry.modified),
         ));
     }
@@ -230,19 +248,19 @@ mod tests {
             entries: vec![
                 Entry {
                     name: "sub".to_owned(),
-                    kind: "dir",
+                    kind: EntryKind::Directory,
                     size: 4096,
                     modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
                 },
                 Entry {
                     name: "a.txt".to_owned(),
-                    kind: "file",
+                    kind: EntryKind::File,
                     size: 3,
                     modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
                 },
                 Entry {
                     name: "l".to_owned(),
-                    kind: "link",
+                    kind: EntryKind::Symlink,
                     size: 5,
                     modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
                 },
@@ -284,18 +302,18 @@ mod tests {
         }
         std::os::unix::fs::symlink("a.txt", dir.path().join("aa")).unwrap();
         let (entries, truncated) = read_entries(File::open(dir.path()).unwrap()).unwrap();
-        let seen: Vec<(&str, &str)> = entries
+        let seen: Vec<(&str, EntryKind)> = entries
             .iter()
             .map(|entry| (entry.name.as_str(), entry.kind))
             .collect();
         assert_eq!(
             seen,
             [
-                ("c", "dir"),
-                ("z", "dir"),
-                ("a.txt", "file"),
-                ("aa", "link"),
-                ("b.txt", "file"),
+                ("c", EntryKind::Directory),
+                ("z", EntryKind::Directory),
+                ("a.txt", EntryKind::File),
+                ("aa", EntryKind::Symlink),
+                ("b.txt", EntryKind::File),
             ]
         );
         assert!(!truncated);
@@ -307,7 +325,7 @@ mod tests {
             path: "/a/",
             entries: vec![Entry {
                 name: "<b>&\"x y\".txt".to_owned(),
-                kind: "file",
+                kind: EntryKind::File,
                 size: 3,
                 modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
             }],
