@@ -17,7 +17,8 @@ use serde::de::DeserializeOwned;
 use crate::http::request::Request;
 use crate::http::response::{Body, IntoResponse, Response};
 
-/// `application/json` with the charset spelled out.
+/// The `Content-Type` of JSON responses: no `charset` parameter, since JSON is UTF-8 (RFC 8259
+/// §8.1) and its media type defines none (§11).
 pub const CONTENT_TYPE: &str = "application/json";
 
 /// A value sent as a JSON response body with status 200; `(status, Json(value))` for others.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -115,11 +116,19 @@ pub fn logout(_api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     }))
 }
 
-/// The session cookie's Set-Cookie value (an empty token with Max-Age 0 clears it). Over
-/// HTTPS it is `Secure`, so the browser never sends it back over plain HTTP.
-fn session_cookie(token: &str, max_age: u64, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+/// The session cookie's Set-Cookie value (an empty token with Max-Age 0 clears it): `Path=/`,
+/// `HttpOnly`, `SameSite=Lax` and `Max-Age` (RFC 6265 §4.1), in the order the `cookie` crate
+/// writes them. Over HTTPS it is `Secure`, so the browser never sends it back over plain HTTP.
+fn session_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
+    // Like the store's expiry, a TTL beyond i64 seconds is as good as forever.
+    let max_age = cookie::time::Duration::seconds(i64::try_from(max_age_secs).unwrap_or(i64::MAX));
+    Cookie::build((COOKIE_NAME, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(max_age)
+        .secure(secure)
+        .to_string()
 }
 
 /// GET /api/auth/me → 200 {"username"} or 401.
@@ -155,16 +164,21 @@ fn session_token<'r>(request: &Request<'r>) -> Option<&'r str> {
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
     bearer
-        .or_else(|| {
-            request
-                .headers_named("cookie")
-                .filter_map(|value| std::str::from_utf8(value).ok())
-                .flat_map(|value| value.split(';'))
-                .filter_map(|pair| pair.trim().split_once('='))
-                .find(|(name, _)| *name == COOKIE_NAME)
-                .map(|(_, value)| value)
-        })
+        .or_else(|| session_cookie_value(request.headers_named("cookie")))
         .filter(|token| !token.is_empty())
+}
+
+/// The value of the first `session` cookie in the `Cookie` fields (RFC 6265 §5.4: `name=value`
+/// pairs separated by `;`, whitespace around names and values ignored as in §5.2); other
+/// cookies, pairs without a name or `=`, and fields that are not UTF-8 are passed over. The
+/// value is taken as sent: no percent-decoding, quotes kept.
+fn session_cookie_value<'h>(cookie_fields: impl Iterator<Item = &'h [u8]>) -> Option<&'h str> {
+    cookie_fields
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == COOKIE_NAME)
+        .and_then(|cookie| cookie.value_raw())
 }
 
 fn token_hash(token: &str) -> Vec<u8> {
@@ -175,7 +189,7 @@ fn token_hash(token: &str) -> Vec<u8> {
 fn new_token() -> Result<String, HttpError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|_| HttpError::new(500, "no randomness available"))?;
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+    Ok(hex::encode(bytes))
 }
 
 fn hash_password(password: &str) -> Result<String, HttpError> {
@@ -272,6 +286,78 @@ mod tests {
         assert!(limiter.check("eve", t0 + FAILURE_WINDOW).is_ok());
         limiter.forget("eve");
         assert!(limiter.check("eve", t0).is_ok());
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let cases: &[(&[&[u8]], Option<&str>)] = &[
+            (&[b"session=abc"], Some("abc")),
+            (&[b"a=1; session=abc; b=2"], Some("abc")),
+            (&[b"a=1;session=abc"], Some("abc")),
+            (&[b"  session=abc  "], Some("abc")),
+            (&[b"a=1", b"session=abc"], Some("abc")),
+            (&[b"session=abc; session=def"], Some("abc")),
+            (&[b"a=1;; session=abc"], Some("abc")),
+            (&[b"flag; session=abc"], Some("abc")),
+            (&[b"session=a=b"], Some("a=b")),
+            (&[b"session=\"abc\""], Some("\"abc\"")),
+            (&[b"\xff", b"session=abc"], Some("abc")),
+            (&[b"session="], Some("")),
+            // Whitespace around the name and the value is not part of them (RFC 6265 §5.2).
+            (&[b"session = abc"], Some("abc")),
+            (&[b"session= abc"], Some("abc")),
+            (&[b"session=\xff"], None),
+            (&[b"session"], None),
+            (&[b"sessionx=abc"], None),
+            (&[b"xsession=abc"], None),
+            (&[b"Session=abc"], None),
+            (&[b"=abc"], None),
+            (&[b""], None),
+            (&[], None),
+        ];
+        for (fields, want) in cases {
+            let got = session_cookie_value(fields.iter().copied());
+            assert_eq!(got, *want, "{fields:?}");
+        }
+    }
+
+    #[test]
+    fn set_cookie_names_every_attribute_of_the_contract() {
+        let cases: &[(&str, u64, bool, &str)] = &[
+            (
+                "abc",
+                3600,
+                false,
+                "session=abc; HttpOnly; SameSite=Lax; Path=/; Max-Age=3600",
+            ),
+            (
+                "abc",
+                604_800,
+                true,
+                "session=abc; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=604800",
+            ),
+            (
+                "",
+                0,
+                false,
+                "session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0",
+            ),
+            (
+                "",
+                0,
+                true,
+                "session=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0",
+            ),
+            (
+                "abc",
+                u64::MAX,
+                false,
+                "session=abc; HttpOnly; SameSite=Lax; Path=/; Max-Age=9223372036854775807",
+            ),
+        ];
+        for &(token, max_age, secure, want) in cases {
+            assert_eq!(session_cookie(token, max_age, secure), want);
+        }
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //!   out, responses in, bytes and file slices out, deadlines reported);
 //! - `parse`: a request head and its framing; `chunked`: chunked bodies;
 //! - `request`: the view handlers get; `response`: building and encoding answers;
+//! - `accept`: the weighted lists of `Accept` and `Accept-Encoding`;
 //! - `read_buf` and `buffers`: the connection's input buffer, and the pool idle connections
 //!   give their buffers back to; `date`: the cached `Date` header.
 
+pub mod accept;
 pub mod buffers;
 pub mod chunked;
 pub mod conn;

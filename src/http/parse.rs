@@ -306,11 +306,13 @@ struct Fields {
     host_count: usize,
     content_length: Option<u64>,
     content_length_too_large: bool,
-    /// The transfer codings, in order, across all Transfer-Encoding fields.
+    /// Whether any Transfer-Encoding field was present.
     transfer_encoding_seen: bool,
+    /// How many times `chunked` was listed, across all Transfer-Encoding fields.
     chunked_count: usize,
     /// Whether the last transfer coding listed is `chunked`.
     chunked_last: bool,
+    /// Whether a coding other than `chunked` was listed.
     other_coding: bool,
     connection_close: bool,
     connection_keep_alive: bool,

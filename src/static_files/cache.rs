@@ -236,11 +236,6 @@ pub fn content_type(path: &Path) -> Cow<'static, str> {
     let Some(essence) = mime_guess::from_path(path).first_raw() else {
         return Cow::Borrowed("application/octet-stream");
     };
-    let textual = essence.starts_with("text/")
-        || matches!(
-            essence,
-            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
-        );
     match essence {
         "text/html" => Cow::Borrowed("text/html; charset=utf-8"),
         "text/css" => Cow::Borrowed("text/css; charset=utf-8"),
@@ -248,14 +243,48 @@ pub fn content_type(path: &Path) -> Cow<'static, str> {
         "text/javascript" | "application/javascript" => {
             Cow::Borrowed("text/javascript; charset=utf-8")
         }
-        _ if textual => Cow::Owned(format!("{essence}; charset=utf-8")),
+        _ if is_textual(essence) => Cow::Owned(format!("{essence}; charset=utf-8")),
         _ => Cow::Borrowed(essence),
     }
+}
+
+/// Whether a media type is text: served as UTF-8, and worth compressing. `essence` is the type
+/// without parameters, in lower case (`text/html`, not `text/html; charset=utf-8`).
+pub fn is_textual(essence: &str) -> bool {
+    essence.starts_with("text/")
+        || matches!(
+            essence,
+            "application/javascript" | "application/json" | "application/xml" | "image/svg+xml"
+        )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_types_by_extension_with_utf8_for_text() {
+        let cases: &[(&str, &str)] = &[
+            ("a.html", "text/html; charset=utf-8"),
+            ("a.css", "text/css; charset=utf-8"),
+            ("a.txt", "text/plain; charset=utf-8"),
+            ("a.js", "text/javascript; charset=utf-8"),
+            ("a.csv", "text/csv; charset=utf-8"),
+            ("a.md", "text/markdown; charset=utf-8"),
+            ("a.json", "application/json; charset=utf-8"),
+            ("a.xml", "text/xml; charset=utf-8"),
+            ("a.svg", "image/svg+xml; charset=utf-8"),
+            ("a.wasm", "application/wasm"),
+            ("a.png", "image/png"),
+            ("a.pdf", "application/pdf"),
+            ("a.woff2", "font/woff2"),
+            ("a.unknownext", "application/octet-stream"),
+            ("no_extension", "application/octet-stream"),
+        ];
+        for (path, want) in cases {
+            assert_eq!(content_type(Path::new(path)), *want, "{path}");
+        }
+    }
 
     #[test]
     fn hits_within_a_second_and_sees_changes_after() {

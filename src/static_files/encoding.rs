@@ -7,6 +7,9 @@
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
+use super::cache::is_textual;
+use crate::http::accept;
+
 /// The codings we serve, best first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coding {
@@ -86,21 +89,12 @@ pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
     };
     let mut wildcard = None;
     let mut explicit = [None; 2];
-    for element in value.split(|&b| b == b',') {
-        let mut parts = element.split(|&b| b == b';');
-        let name = parts.next().unwrap_or_default().trim_ascii();
-        let q = parts
-            .filter_map(|param| {
-                let (key, value) = param
-                    .trim_ascii()
-                    .split_at(param.trim_ascii().iter().position(|&b| b == b'=')?);
-                key.eq_ignore_ascii_case(b"q").then(|| parse_q(&value[1..]))
-            })
-            .next()
-            .unwrap_or(Some(1000));
-        let Some(q) = q else {
-            continue; // a malformed weight: ignore the element
+    for preference in accept::preferences(value) {
+        // A malformed weight: ignore the element rather than guess whether it allows a coding.
+        let Some(q) = preference.quality else {
+            continue;
         };
+        let name = preference.name;
         if name == b"*" {
             wildcard = Some(q);
         }
@@ -123,39 +117,11 @@ pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
     wanted.into_iter().map(|(_, coding)| coding).collect()
 }
 
-/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )` in thousandths (§12.4.2).
-pub fn parse_q(value: &[u8]) -> Option<u16> {
-    let value = value.trim_ascii();
-    let (whole, fraction) = match value.iter().position(|&b| b == b'.') {
-        Some(dot) => (&value[..dot], &value[dot + 1..]),
-        None => (value, &b""[..]),
-    };
-    if fraction.len() > 3 || !fraction.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let mut thousandths = 0u16;
-    for position in 0..3 {
-        thousandths = thousandths * 10 + fraction.get(position).map_or(0, |d| u16::from(d - b'0'));
-    }
-    match whole {
-        b"0" => Some(thousandths),
-        b"1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
-}
-
 /// Whether a file of this media type is worth compressing on the fly.
 pub fn is_compressible(content_type: &str) -> bool {
     let essence = content_type.split(';').next().unwrap_or_default().trim();
-    essence.starts_with("text/")
-        || matches!(
-            essence,
-            "application/javascript"
-                | "application/json"
-                | "application/xml"
-                | "image/svg+xml"
-                | "application/wasm"
-        )
+    // Text compresses well; so does WebAssembly, which is not text.
+    is_textual(essence) || essence == "application/wasm"
 }
 
 #[cfg(test)]
@@ -177,11 +143,68 @@ mod tests {
             ("gzip;q=1.5, br", &[Brotli]),
             ("x-gzip", &[Gzip]),
             ("", &[]),
+            // Names and the `q` key are case-insensitive; whitespace around elements is not
+            // significant.
+            ("GZIP, Br", &[Brotli, Gzip]),
+            ("gzip;Q=0.5, br;q=0.4", &[Gzip, Brotli]),
+            ("gzip ; q=0.5 , br ; q=0.9", &[Brotli, Gzip]),
+            ("br;q= 0.1, gzip;q=0.5", &[Gzip, Brotli]),
+            ("X-GZIP;q=0.5, br;q=0.4", &[Gzip, Brotli]),
+            // Empty elements and unknown codings are skipped.
+            (" , ,gzip,", &[Gzip]),
+            ("deflate, compress", &[]),
+            (";q=0.5", &[]),
+            ("identity;q=0, gzip", &[Gzip]),
+            // Other parameters are not weights; the first `q` parameter is the weight.
+            ("br;level=1;q=0.2, gzip;q=0.3", &[Gzip, Brotli]),
+            ("gzip;foo", &[Gzip]),
+            ("br;q =0.1, gzip;q=0.5", &[Brotli, Gzip]),
+            ("br;q=0;q=0.9, gzip", &[Gzip]),
+            // A malformed weight drops its element, even if a later `q` would be valid.
+            ("br;q=abc, gzip", &[Gzip]),
+            ("br;q=, gzip", &[Gzip]),
+            ("br;q=.5, gzip", &[Gzip]),
+            ("br;q=0.5001, gzip", &[Gzip]),
+            ("br;q=1.001, gzip", &[Gzip]),
+            ("br;q=x;q=0.9, gzip", &[Gzip]),
+            // Edges of the qvalue grammar.
+            ("br;q=1., gzip;q=0.999", &[Brotli, Gzip]),
+            ("br;q=1.000, gzip;q=0.", &[Brotli]),
+            ("br;q=0.001", &[Brotli]),
+            // The last explicit weight for a coding wins; explicit beats the wildcard.
+            ("gzip;q=0.5, gzip", &[Gzip]),
+            ("gzip, gzip;q=0", &[]),
+            ("gzip, *;q=0", &[Gzip]),
+            ("*;q=0.5, br", &[Brotli, Gzip]),
+            ("*;q=0.5, *;q=0", &[]),
         ];
         for (header, want) in cases {
             assert_eq!(accepted(Some(header.as_bytes())), *want, "{header}");
         }
         assert!(accepted(None).is_empty());
+    }
+
+    #[test]
+    fn compressible_media_types() {
+        let cases: &[(&str, bool)] = &[
+            ("text/html; charset=utf-8", true),
+            ("text/css", true),
+            ("text/javascript; charset=utf-8", true),
+            ("text/csv", true),
+            (" text/plain ; charset=utf-8", true),
+            ("application/javascript", true),
+            ("application/json", true),
+            ("application/xml", true),
+            ("image/svg+xml; charset=utf-8", true),
+            ("application/wasm", true),
+            ("image/png", false),
+            ("application/octet-stream", false),
+            ("application/pdf", false),
+            ("font/woff2", false),
+        ];
+        for (content_type, want) in cases {
+            assert_eq!(is_compressible(content_type), *want, "{content_type}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustix::fs::{AtFlags, Dir, FileType};
 use serde::Serialize;
 
-use super::encoding::parse_q;
 use crate::IntoResponse;
+use crate::http::accept::{FULL_QUALITY, preferences};
 use crate::http::response::Response;
 use crate::json::Json;
 
@@ -41,9 +41,21 @@ const SEGMENT: &AsciiSet = &CONTROLS
 struct Entry {
     name: String,
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: EntryKind,
     size: u64,
     modified: String,
+}
+
+/// What an entry is, named in JSON as `"dir"`, `"file"` or `"link"`. A symbolic link is listed
+/// as itself, not as what it points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+enum EntryKind {
+    #[serde(rename = "dir")]
+    Directory,
+    #[serde(rename = "file")]
+    File,
+    #[serde(rename = "link")]
+    Symlink,
 }
 
 #[derive(Serialize)]
@@ -75,19 +87,11 @@ pub fn listing(dir: File, url_path: &str, wants_json: bool) -> Response {
 pub fn prefers_json(accept: &[u8]) -> bool {
     let mut json = 0;
     let mut html = 0;
-    for element in accept.split(|&b| b == b',') {
-        let mut parts = element.split(|&b| b == b';');
-        let range = parts.next().unwrap_or_default().trim_ascii();
-        let q = parts
-            .filter_map(|param| {
-                let param = param.trim_ascii();
-                let value = param
-                    .strip_prefix(b"q=")
-                    .or_else(|| param.strip_prefix(b"Q="))?;
-                parse_q(value)
-            })
-            .next()
-            .unwrap_or(1000);
+    for preference in preferences(accept) {
+        // A weight that is not a qvalue counts as none (q=1): at worst, a listing in the
+        // format the client named.
+        let q = preference.quality.unwrap_or(FULL_QUALITY);
+        let range = preference.name;
         if range.eq_ignore_ascii_case(b"application/json") {
             json = json.max(q);
         } else if [&b"text/html"[..], b"text/*", b"*/*"]
@@ -118,9 +122,9 @@ fn read_entries(dir: File) -> rustix::io::Result<(Vec<Entry>, bool)> {
             continue;
         };
         let kind = match FileType::from_raw_mode(stat.st_mode) {
-            FileType::Directory => "dir",
-            FileType::RegularFile => "file",
-            FileType::Symlink => "link",
+            FileType::Directory => EntryKind::Directory,
+            FileType::RegularFile => EntryKind::File,
+            FileType::Symlink => EntryKind::Symlink,
             _ => continue,
         };
         let modified = UNIX_EPOCH + Duration::from_secs(stat.st_mtime.max(0).unsigned_abs());
@@ -132,8 +136,13 @@ fn read_entries(dir: File) -> rustix::io::Result<(Vec<Entry>, bool)> {
             modified: httpdate::fmt_http_date(modified),
         });
     }
-    entries.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    entries.sort_by(|a, b| listing_order(a).cmp(&listing_order(b)));
     Ok((entries, truncated))
+}
+
+/// Directories first, then the rest; each by name.
+fn listing_order(entry: &Entry) -> (bool, &str) {
+    (entry.kind != EntryKind::Directory, &entry.name)
 }
 
 fn html(listing: &Listing<'_>) -> String {
@@ -148,12 +157,13 @@ fn html(listing: &Listing<'_>) -> String {
          <tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>"
     );
     for entry in &listing.entries {
-        let slash = if entry.kind == "dir" { "/" } else { "" };
+        let is_directory = entry.kind == EntryKind::Directory;
+        let slash = if is_directory { "/" } else { "" };
         let href = utf8_percent_encode(&entry.name, SEGMENT);
         page.push_str(&format!(
             "<tr><td><a href=\"./{href}{slash}\">{}{slash}</a></td><td class=\"n\">{}</td><td>{}</td></tr>",
             escape(&entry.name),
-            if entry.kind == "dir" { Cow::Borrowed("") } else { Cow::Owned(entry.size.to_string()) },
+            if is_directory { Cow::Borrowed("") } else { Cow::Owned(entry.size.to_string()) },
             escape(&entry.modified),
         ));
     }
@@ -190,12 +200,123 @@ mod tests {
 
     #[test]
     fn accept_weights_pick_json_or_html() {
-        assert!(prefers_json(b"application/json"));
-        assert!(prefers_json(b"application/json, text/html;q=0.5"));
-        assert!(!prefers_json(b"text/html, application/json;q=0"));
-        assert!(!prefers_json(b"application/json;q=0, text/html"));
-        assert!(!prefers_json(b"text/html,application/xhtml+xml,*/*;q=0.8"));
-        assert!(!prefers_json(b"*/*"));
+        let cases: &[(&str, bool)] = &[
+            ("application/json", true),
+            ("application/json, text/html;q=0.5", true),
+            ("text/html, application/json;q=0", false),
+            ("application/json;q=0, text/html", false),
+            ("text/html,application/xhtml+xml,*/*;q=0.8", false),
+            ("*/*", false),
+            // Case, whitespace and media-type parameters do not matter.
+            ("APPLICATION/JSON", true),
+            (" application/json ", true),
+            ("application/json;charset=utf-8", true),
+            ("application/json; q=0.5", true),
+            ("application/json;Q=0", false),
+            // Ties go to JSON; the highest weight of repeated ranges counts.
+            ("application/json;q=0.5, text/html;q=0.5", true),
+            ("application/json;q=0.4, text/html;q=0.5", false),
+            ("text/*;q=0.5, application/json;q=0.6", true),
+            ("application/json;q=0.6, */*", false),
+            ("application/json;q=0.5, application/json;q=0.2", true),
+            (
+                "text/html;q=0.9, text/html;q=0.1, application/json;q=0.5",
+                false,
+            ),
+            ("application/json;level=1;q=0.3, text/html;q=0.2", true),
+            // `q =` is not a weight; the first `q` is the weight, and a malformed one counts as
+            // none (q=1).
+            ("application/json;q =0, text/html", true),
+            ("application/json;q=2", true),
+            ("application/json;q=abc, text/html", true),
+            ("application/json;q=x;q=0", true),
+            // Nothing weighs JSON: HTML.
+            ("", false),
+            ("application/jsonx", false),
+            ("application/*", false),
+            ("text/html", false),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(prefers_json(accept.as_bytes()), *want, "{accept}");
+        }
+    }
+
+    #[test]
+    fn entries_in_json_say_their_type() {
+        let listing = Listing {
+            path: "/a/",
+            entries: vec![
+                Entry {
+                    name: "sub".to_owned(),
+                    kind: EntryKind::Directory,
+                    size: 4096,
+                    modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
+                },
+                Entry {
+                    name: "a.txt".to_owned(),
+                    kind: EntryKind::File,
+                    size: 3,
+                    modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
+                },
+                Entry {
+                    name: "l".to_owned(),
+                    kind: EntryKind::Symlink,
+                    size: 5,
+                    modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
+                },
+            ],
+            truncated: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&listing).unwrap(),
+            "{\"path\":\"/a/\",\"entries\":[\
+             {\"name\":\"sub\",\"type\":\"dir\",\"size\":4096,\"modified\":\"Sun, 06 Nov 1994 08:49:37 GMT\"},\
+             {\"name\":\"a.txt\",\"type\":\"file\",\"size\":3,\"modified\":\"Sun, 06 Nov 1994 08:49:37 GMT\"},\
+             {\"name\":\"l\",\"type\":\"link\",\"size\":5,\"modified\":\"Sun, 06 Nov 1994 08:49:37 GMT\"}],\
+             \"truncated\":false}"
+        );
+        // In HTML a directory links with a trailing slash and shows no size.
+        let page = html(&listing);
+        assert!(
+            page.contains("<a href=\"./sub/\">sub/</a></td><td class=\"n\"></td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<a href=\"./a.txt\">a.txt</a></td><td class=\"n\">3</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<a href=\"./l\">l</a></td><td class=\"n\">5</td>"),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn directories_come_first_then_names_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["b.txt", "a.txt", ".hidden"] {
+            std::fs::write(dir.path().join(file), "x").unwrap();
+        }
+        for sub in ["z", "c"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        std::os::unix::fs::symlink("a.txt", dir.path().join("aa")).unwrap();
+        let (entries, truncated) = read_entries(File::open(dir.path()).unwrap()).unwrap();
+        let seen: Vec<(&str, EntryKind)> = entries
+            .iter()
+            .map(|entry| (entry.name.as_str(), entry.kind))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("c", EntryKind::Directory),
+                ("z", EntryKind::Directory),
+                ("a.txt", EntryKind::File),
+                ("aa", EntryKind::Symlink),
+                ("b.txt", EntryKind::File),
+            ]
+        );
+        assert!(!truncated);
     }
 
     #[test]
@@ -204,7 +325,7 @@ mod tests {
             path: "/a/",
             entries: vec![Entry {
                 name: "<b>&\"x y\".txt".to_owned(),
-                kind: "file",
+                kind: EntryKind::File,
                 size: 3,
                 modified: "Sun, 06 Nov 1994 08:49:37 GMT".to_owned(),
             }],

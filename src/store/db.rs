@@ -1,6 +1,7 @@
-//! [`Db`]: the database as jobs on helper threads use it. Reads run on the calling thread's own
-//! read-only connection; writes are queued for the writer thread (see `writer`) and answered
-//! after their group commits. Nothing here may be called on the event loop.
+//! [`Db`]: the database as the API uses it. Reads run on the calling thread's own read-only
+//! connection: a helper's, or the loop's for primary-key lookups, the only reads bounded enough
+//! for the loop (see `api`). Writes are queued for the writer thread (see `writer`) and
+//! answered after their group commits.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};

@@ -1,17 +1,20 @@
 //! SQLite: schema, migrations and every query — the only code that writes SQL.
 //!
-//! One `Store` is one connection. No SQL ever runs on the event loop: statements cost as much
-//! as the data they touch, and a write may wait for the file's lock. How the API reaches the
-//! database (`db`):
+//! One `Store` is one connection. Statements cost as much as the data they touch, and a write
+//! may wait for the file's lock, so SQL stays off the event loop but for primary-key lookups.
+//! How the API reaches the database (`db`):
 //! - **reads** run on the helper threads, each with its own read-only connection. The file is
 //!   in WAL mode, so readers never wait for the writer, nor it for them.
+//! - **primary-key lookups** (one post, the session's user) run on the loop thread, on its own
+//!   read-only connection: a few B-tree pages, ~10 us, cheaper than the hand-off (see `api`).
 //! - **writes** go to one writer thread with the only read-write connection. SQLite lets one
 //!   writer in at a time anyway; one thread holding the lock beats N threads fighting for it
 //!   (and sleeping in `busy_timeout`). The writer commits whatever has queued up as one
 //!   transaction (group commit, `writer`), each write in a savepoint of its own so that one
 //!   failing write undoes only itself; answers go out only after the commit.
-//! - `synchronous = NORMAL`: a commit is durable once the WAL is checkpointed; the
-//!   checkpoints (and their fsyncs) happen on the writer thread, at commit.
+//! - `synchronous = NORMAL`: a commit is not fsynced; it survives a crash of the process at
+//!   once, and a power loss once the WAL is checkpointed. Checkpoints (and their fsyncs) run on
+//!   the writer thread, at a commit that fills the WAL: read-only connections never checkpoint.
 //!
 //! Migrations are numbered SQL scripts applied in order on open, in one transaction, tracked by
 //! `PRAGMA user_version`. Every write that touches several rows is atomic (a savepoint).
@@ -152,7 +155,8 @@ impl Store {
         Ok(store)
     }
 
-    /// A read-only connection to an existing database (one per helper thread).
+    /// A read-only connection to an existing database (one per thread that reads: each helper,
+    /// and each loop for its primary-key lookups).
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Store, Error> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
