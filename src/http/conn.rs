@@ -979,3 +979,856 @@ enum Step {
     Complete(Buffered),
     Reject(u16),
 }
+
+#[cfg(test)]
+mod tests {
+    //! The connection driven by a script: a scripted client (input bytes, EOF, how much of the
+    //! output it reads) and a scripted app, with the caller's part played as `server::conn`
+    //! plays it, minus the socket. Every script also runs with its input split at every byte.
+
+    use std::collections::VecDeque;
+    use std::io::Write as _;
+    use std::os::unix::fs::FileExt;
+    use std::sync::Arc;
+    use std::time::UNIX_EPOCH;
+
+    use super::*;
+    use crate::http::response::FilePart;
+
+    /// What the scripted app does with a request.
+    enum Answer {
+        Now(Response),
+        /// Defer to a "helper"; answered later with [`Harness::finish_job`].
+        Defer,
+        /// An event stream with these first events.
+        Stream(&'static [u8], Option<u64>),
+    }
+
+    type App = Box<dyn FnMut(&Request<'_>) -> Answer>;
+
+    /// Answers every request with `METHOD target body` as text.
+    fn echo() -> App {
+        Box::new(|request| {
+            let text = format!(
+                "{} {} {}",
+                request.method(),
+                request.target(),
+                String::from_utf8_lossy(request.body())
+            );
+            Answer::Now(Response::text(200, text))
+        })
+    }
+
+    /// Where the connection ended up, as the caller sees it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum End {
+        /// Still open (waiting for input, a job, events or a deadline).
+        Open,
+        /// Our side is shut down; input is being drained.
+        Lingering,
+        /// The caller closed the connection.
+        Closed,
+    }
+
+    struct Harness {
+        conn: Conn,
+        settings: Settings,
+        date: DateCache,
+        buffers: BufferPool,
+        now: Instant,
+        app: App,
+        /// Bytes the client sent that the connection has not read yet.
+        input: VecDeque<u8>,
+        /// The client sent its FIN (seen once `input` is read).
+        client_done: bool,
+        /// Bytes the client still takes (`None`: everything).
+        client_window: Option<usize>,
+        /// Everything the connection sent.
+        sent: Vec<u8>,
+        log: Vec<String>,
+        end: End,
+    }
+
+    fn settings() -> Settings {
+        Settings {
+            limits: ParseLimits {
+                max_head_bytes: 256,
+                max_target_bytes: 64,
+                max_headers: 8,
+                max_body_bytes: 64,
+            },
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(15),
+            write_timeout: Duration::from_secs(60),
+            sse_heartbeat: Duration::from_secs(5),
+        }
+    }
+
+    impl Harness {
+        fn new(app: App) -> Harness {
+            let mut date = DateCache::new();
+            date.refresh(UNIX_EPOCH + Duration::from_secs(784_111_777));
+            let now = Instant::now();
+            Harness {
+                conn: Conn::new(([127, 0, 0, 1], 40000).into(), false, now),
+                settings: settings(),
+                date,
+                buffers: BufferPool::default(),
+                now,
+                app,
+                input: VecDeque::new(),
+                client_done: false,
+                client_window: None,
+                sent: Vec::new(),
+                log: Vec::new(),
+                end: End::Open,
+            }
+        }
+
+        /// The client sends `bytes`; the connection is driven.
+        fn send(&mut self, bytes: &[u8]) -> &mut Harness {
+            self.input.extend(bytes);
+            self.drive()
+        }
+
+        /// The client closes its sending side.
+        fn finish(&mut self) -> &mut Harness {
+            self.client_done = true;
+            self.drive()
+        }
+
+        /// Takes what the client has read so far.
+        fn take_sent(&mut self) -> String {
+            String::from_utf8(std::mem::take(&mut self.sent)).expect("UTF-8 output")
+        }
+
+        fn advance(&mut self, by: Duration) {
+            self.now += by;
+        }
+
+        /// Plays `server::conn::drive`: read, process, flush until nothing moves, then settle.
+        fn drive(&mut self) -> &mut Harness {
+            if self.end == End::Closed {
+                return self;
+            }
+            loop {
+                let read = self.read();
+                if self.end == End::Closed {
+                    return self;
+                }
+                let processed = self.process();
+                let flushed = self.flush();
+                if !(read || processed || flushed) {
+                    break;
+                }
+            }
+            self.settle();
+            self
+        }
+
+        fn read(&mut self) -> bool {
+            let mut any = false;
+            match self.conn.wants_input() {
+                Input::Request => {
+                    while !self.input.is_empty() {
+                        let Some(space) = self.conn.read_space(&self.settings, &mut self.buffers)
+                        else {
+                            return any;
+                        };
+                        let n = space.len().min(self.input.len());
+                        for (slot, byte) in space.iter_mut().zip(self.input.drain(..n)) {
+                            *slot = byte;
+                        }
+                        self.conn.received(n, self.now);
+                        any = true;
+                    }
+                }
+                Input::Discard => {
+                    let n = self.input.len();
+                    self.input.clear();
+                    if n > 0 {
+                        any = true;
+                        if self.conn.discarded(n).is_err() {
+                            self.end = End::Closed;
+                            return true;
+                        }
+                    }
+                }
+                Input::Nothing => return false,
+            }
+            if self.input.is_empty() && self.client_done && !self.conn.peer_closed() {
+                self.conn.received_eof();
+                any = true;
+            }
+            any
+        }
+
+        fn process(&mut self) -> bool {
+            let mut any = false;
+            loop {
+                let mut env = Env {
+                    now: self.now,
+                    settings: &self.settings,
+                    date: &self.date,
+                    buffers: &mut self.buffers,
+                };
+                let answer = match self.conn.next(&mut env) {
+                    Next::Nothing { advanced } => return any || advanced,
+                    Next::Request(request) => (self.app)(&request),
+                    Next::Reject(rejection) => Answer::Now(Response::text(
+                        rejection.status,
+                        format!("rejected {:?}", rejection.path),
+                    )),
+                };
+                self.apply(answer);
+                any = true;
+            }
+        }
+
+        fn apply(&mut self, answer: Answer) {
+            let log = &mut self.log;
+            let mut env = Env {
+                now: self.now,
+                settings: &self.settings,
+                date: &self.date,
+                buffers: &mut self.buffers,
+            };
+            let record = |exchange: &Exchange<'_>| log.push(format!("{exchange:?}"));
+            match answer {
+                Answer::Now(response) => self.conn.respond(response, &mut env, record),
+                Answer::Defer => self.conn.defer(),
+                Answer::Stream(first, last_id) => {
+                    let response =
+                        Response::empty(200).with_header("Content-Type", "text/event-stream");
+                    self.conn
+                        .open_stream(response, first, last_id, &mut env, record);
+                }
+            }
+        }
+
+        /// A deferred request's job finished with `response`.
+        fn finish_job(&mut self, response: Response) -> &mut Harness {
+            self.apply(Answer::Now(response));
+            self.drive()
+        }
+
+        /// Plays `server::conn::flush` with a client that reads `client_window` bytes.
+        fn flush(&mut self) -> bool {
+            let mut any = false;
+            loop {
+                let window = self.client_window.unwrap_or(usize::MAX);
+                if window == 0 {
+                    return any;
+                }
+                let output = self.conn.output();
+                let chunk: Vec<u8> = match (output.bytes, output.body) {
+                    ([], None) => return any,
+                    ([], Some(BodySlice::Bytes(bytes))) => bytes.to_vec(),
+                    ([], Some(BodySlice::File { file, offset, len })) => {
+                        let mut buf = vec![0; len.min(64 * 1024) as usize];
+                        let n = file.read_at(&mut buf, offset).expect("file read");
+                        if n == 0 {
+                            self.conn.file_ended();
+                            any = true;
+                            continue;
+                        }
+                        buf.truncate(n);
+                        buf
+                    }
+                    (bytes, _) => bytes.to_vec(),
+                };
+                let n = chunk.len().min(window);
+                self.sent.extend_from_slice(&chunk[..n]);
+                if let Some(window) = &mut self.client_window {
+                    *window -= n;
+                }
+                self.conn.sent(n, self.now);
+                any = true;
+            }
+        }
+
+        fn settle(&mut self) {
+            match self.conn.settle(&mut self.buffers) {
+                Settle::Wait => {}
+                Settle::Close => self.end = End::Closed,
+                Settle::ShutDownWrite => {
+                    self.conn.linger(self.now, &mut self.buffers);
+                    self.end = End::Lingering;
+                    // As the server does: drain at once, and close if the client is gone.
+                    self.read();
+                    if self.conn.peer_closed() {
+                        self.end = End::Closed;
+                    }
+                }
+            }
+        }
+
+        /// Plays the loop's timer: if the deadline passed, the connection handles it.
+        fn fire_timer(&mut self) -> &mut Harness {
+            if self.end == End::Closed || self.conn.deadline(&self.settings) > self.now {
+                return self;
+            }
+            if self.conn.has_output() && self.flush() {
+                return self.drive();
+            }
+            let answer = match self.conn.on_deadline() {
+                Expired::Close => {
+                    self.end = End::Closed;
+                    return self;
+                }
+                Expired::Heartbeat => {
+                    self.conn
+                        .push_event(None, b": keep-alive\n\n", &mut self.buffers);
+                    return self.drive();
+                }
+                Expired::Reject(rejection) => Answer::Now(Response::text(
+                    rejection.status,
+                    format!("rejected {:?}", rejection.path),
+                )),
+            };
+            self.apply(answer);
+            self.drive()
+        }
+    }
+
+    /// What a script produced: the client's bytes, the log, and the end state.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Transcript {
+        sent: String,
+        log: Vec<String>,
+        end: End,
+    }
+
+    /// Runs `input` (then the client's FIN if `then_close`) through a fresh connection.
+    fn run_in_parts(parts: &[&[u8]], then_close: bool, app: fn() -> App) -> Transcript {
+        let mut h = Harness::new(app());
+        for part in parts {
+            h.send(part);
+        }
+        if then_close {
+            h.finish();
+        }
+        Transcript {
+            sent: h.take_sent(),
+            log: std::mem::take(&mut h.log),
+            end: h.end,
+        }
+    }
+
+    /// Runs `input` whole, then split in two at every byte; every run must produce the same.
+    fn run_split_everywhere(input: &[u8], then_close: bool, app: fn() -> App) -> Transcript {
+        let whole = run_in_parts(&[input], then_close, app);
+        for at in 1..input.len() {
+            let split = run_in_parts(&[&input[..at], &input[at..]], then_close, app);
+            assert_eq!(split, whole, "input split at byte {at}");
+        }
+        whole
+    }
+
+    const DATE: &str = "Date: Sun, 06 Nov 1994 08:49:37 GMT";
+
+    /// The response `echo` gives, with the connection header line if any.
+    fn echoed(text: &str, connection: Option<&str>) -> String {
+        let connection =
+            connection.map_or(String::new(), |value| format!("Connection: {value}\r\n"));
+        format!(
+            "HTTP/1.1 200 OK\r\nServer: looplight\r\n{DATE}\r\nContent-Type: text/plain; \
+             charset=utf-8\r\nContent-Length: {}\r\n{connection}\r\n{text}",
+            text.len()
+        )
+    }
+
+    #[test]
+    fn keep_alive_and_close_rules_for_http_1_0_and_1_1() {
+        // RFC 9112 §9.3: 1.1 persists unless "close"; 1.0 only with "keep-alive".
+        let cases: &[(&str, Option<&str>, End)] = &[
+            ("GET /a HTTP/1.1\r\nHost: x\r\n\r\n", None, End::Open),
+            (
+                "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                Some("close"),
+                End::Lingering,
+            ),
+            ("GET /a HTTP/1.0\r\n\r\n", Some("close"), End::Lingering),
+            (
+                "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+                Some("keep-alive"),
+                End::Open,
+            ),
+        ];
+        for (request, connection, end) in cases {
+            let transcript = run_split_everywhere(request.as_bytes(), false, echo);
+            assert_eq!(transcript.sent, echoed("GET /a ", *connection), "{request}");
+            assert_eq!(transcript.end, *end, "{request}");
+        }
+    }
+
+    #[test]
+    fn the_client_closing_after_its_response_closes_the_connection() {
+        let transcript = run_split_everywhere(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", true, echo);
+        assert_eq!(transcript.sent, echoed("GET /a ", None));
+        assert_eq!(transcript.end, End::Closed);
+        // A request cut short by the FIN gets no answer.
+        let transcript = run_split_everywhere(b"GET /a HTTP/1.1\r\nHost:", true, echo);
+        assert_eq!(
+            (transcript.sent.as_str(), transcript.end),
+            ("", End::Closed)
+        );
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let input = b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n\
+                      POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc\
+                      GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n\
+                      GET /4 HTTP/1.1\r\nHost: x\r\n\r\n";
+        let transcript = run_split_everywhere(input, false, echo);
+        let expected = [
+            echoed("GET /1 ", None),
+            echoed("POST /2 abc", None),
+            echoed("GET /3 ", Some("close")),
+        ]
+        .concat();
+        // The request after `Connection: close` is never answered.
+        assert_eq!(transcript.sent, expected);
+        assert_eq!(transcript.log.len(), 3);
+        assert_eq!(transcript.end, End::Lingering);
+    }
+
+    #[test]
+    fn expect_100_continue_is_answered_only_while_the_body_has_not_started() {
+        // RFC 9110 §10.1.1.
+        let head =
+            b"PUT /u HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
+        let mut h = Harness::new(echo());
+        h.send(head);
+        assert_eq!(h.take_sent(), "HTTP/1.1 100 Continue\r\n\r\n");
+        h.send(b"hi");
+        assert_eq!(h.take_sent(), echoed("PUT /u hi", None));
+        // Head and body together: the client is not waiting, so no interim response.
+        let mut h = Harness::new(echo());
+        h.send(&[&head[..], b"hi"].concat());
+        assert_eq!(h.take_sent(), echoed("PUT /u hi", None));
+    }
+
+    #[test]
+    fn head_gets_the_length_get_would_have_but_no_body() {
+        let transcript = run_split_everywhere(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n", false, echo);
+        let full = echoed("HEAD /h ", None);
+        let head_only = &full[..full.find("\r\n\r\n").map(|at| at + 4).unwrap_or(0)];
+        assert_eq!(transcript.sent, head_only);
+        assert!(
+            transcript.log[0].contains("body_bytes: 0"),
+            "{:?}",
+            transcript.log
+        );
+    }
+
+    #[test]
+    fn chunked_bodies_are_decoded_and_bad_ones_rejected() {
+        let input = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                      3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: t\r\n\r\n\
+                      GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+        let transcript = run_split_everywhere(input, false, echo);
+        assert_eq!(
+            transcript.sent,
+            [echoed("POST /c abcde", None), echoed("GET /next ", None)].concat()
+        );
+
+        let bad = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+        let transcript = run_split_everywhere(bad, false, echo);
+        assert!(
+            transcript.sent.starts_with("HTTP/1.1 400 "),
+            "{}",
+            transcript.sent
+        );
+        assert_eq!(transcript.end, End::Lingering);
+
+        let huge = b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n41\r\n";
+        let transcript = run_split_everywhere(huge, false, echo);
+        assert!(
+            transcript.sent.starts_with("HTTP/1.1 413 "),
+            "{}",
+            transcript.sent
+        );
+    }
+
+    #[test]
+    fn every_limit_and_framing_error_has_its_status_then_a_lingering_close() {
+        let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "t".repeat(64));
+        let many_headers = format!("GET / HTTP/1.1\r\nHost: x\r\n{}\r\n", "A: b\r\n".repeat(8));
+        let big_head = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nA: {}\r\n\r\n",
+            "v".repeat(256)
+        );
+        let cases: Vec<(String, u16)> = vec![
+            (big_head, 431),
+            (many_headers, 431),
+            (long_target, 414),
+            ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 65\r\n\r\n".into(), 413),
+            (
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    .into(),
+                400,
+            ),
+            (
+                "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".into(),
+                501,
+            ),
+            // RFC 9112 §6.3: chunked must be the final coding of a request.
+            ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".into(), 400),
+            ("GET / HTTP/2.0\r\nHost: x\r\n\r\n".into(), 505),
+            ("GET / HTTP/1.1\r\n\r\n".into(), 400),
+            ("\x01\x02 garbage\r\n\r\n".into(), 400),
+        ];
+        for (input, status) in cases {
+            let transcript = run_split_everywhere(input.as_bytes(), false, echo);
+            assert!(
+                transcript.sent.starts_with(&format!("HTTP/1.1 {status} ")),
+                "{input:?} got {}",
+                transcript.sent
+            );
+            assert!(
+                transcript.sent.contains("Connection: close\r\n"),
+                "{input:?}"
+            );
+            assert_eq!(transcript.end, End::Lingering, "{input:?}");
+            assert_eq!(transcript.log.len(), 1);
+        }
+    }
+
+    #[test]
+    fn a_lingering_close_drains_for_a_while_then_ends() {
+        let mut h = Harness::new(echo());
+        h.send(b"GET / HTTP/9.0\r\n\r\n");
+        assert_eq!(h.end, End::Lingering);
+        assert_eq!(h.conn.wants_input(), Input::Discard);
+        // The client's late bytes are read and dropped, not answered.
+        h.take_sent();
+        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!((h.take_sent().as_str(), h.end), ("", End::Lingering));
+        // Its FIN ends the connection.
+        h.finish();
+        assert_eq!(h.end, End::Closed);
+
+        // A client that never stops sending is cut off.
+        let mut h = Harness::new(echo());
+        h.send(b"GET / HTTP/9.0\r\n\r\n");
+        h.send(&vec![b'x'; LINGER_MAX_BYTES + 1]);
+        assert_eq!(h.end, End::Closed);
+
+        // A silent one is closed at the end of the linger.
+        let mut h = Harness::new(echo());
+        h.send(b"GET / HTTP/9.0\r\n\r\n");
+        assert_eq!(h.conn.deadline(&h.settings), h.now + LINGER_TIMEOUT);
+        h.advance(LINGER_TIMEOUT);
+        h.fire_timer();
+        assert_eq!(h.end, End::Closed);
+    }
+
+    fn defer_slow() -> App {
+        let mut echo = echo();
+        Box::new(move |request| {
+            if request.path() == "/slow" {
+                Answer::Defer
+            } else {
+                echo(request)
+            }
+        })
+    }
+
+    #[test]
+    fn a_deferred_response_keeps_later_requests_waiting_in_order() {
+        let input = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
+        let transcript = run_split_everywhere(input, false, defer_slow);
+        assert_eq!((transcript.sent.as_str(), transcript.end), ("", End::Open));
+
+        let mut h = Harness::new(defer_slow());
+        h.send(input);
+        assert_eq!(h.take_sent(), "");
+        // A client that half-closes still gets the answer its job computes.
+        h.finish();
+        assert_eq!(h.end, End::Open);
+        h.finish_job(Response::text(200, "slow"));
+        let slow = echoed("slow", None);
+        assert_eq!(h.take_sent(), [slow, echoed("GET /fast ", None)].concat());
+        assert_eq!(h.end, End::Closed);
+    }
+
+    #[test]
+    fn a_request_handled_again_is_marked_prepared() {
+        let mut h = Harness::new(defer_slow());
+        h.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        match h.conn.request_again() {
+            Next::Request(request) => {
+                assert!(request.prepared());
+                assert_eq!(request.path(), "/slow");
+            }
+            next => panic!("expected the request again, got {next:?}"),
+        }
+        h.finish_job(Response::text(200, "ready"));
+        assert_eq!(h.take_sent(), echoed("ready", None));
+    }
+
+    fn stream_app() -> App {
+        Box::new(|_| Answer::Stream(b"id: 2\ndata: two\n\n", Some(2)))
+    }
+
+    #[test]
+    fn an_event_stream_sends_its_head_replay_and_new_events() {
+        let input = b"GET /events HTTP/1.1\r\nHost: x\r\n\r\nGET /never HTTP/1.1\r\n\r\n";
+        let transcript = run_split_everywhere(input, false, stream_app);
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nServer: looplight\r\n{DATE}\r\nContent-Type: text/event-stream\r\n\
+             Transfer-Encoding: chunked\r\n\r\n"
+        );
+        assert_eq!(
+            transcript.sent,
+            format!("{head}11\r\nid: 2\ndata: two\n\n\r\n")
+        );
+        assert_eq!(transcript.end, End::Open);
+
+        let mut h = Harness::new(stream_app());
+        h.send(input);
+        h.take_sent();
+        // Pipelined bytes and later input are discarded, never answered.
+        assert_eq!(h.conn.wants_input(), Input::Discard);
+        let mut push = |h: &mut Harness, id| h.conn.push_event(id, b"data: x\n\n", &mut h.buffers);
+        assert_eq!(push(&mut h, Some(2)), Pushed::Skipped, "sent in the replay");
+        assert_eq!(push(&mut h, Some(3)), Pushed::Queued);
+        assert_eq!(push(&mut h, None), Pushed::Queued);
+        h.drive();
+        assert_eq!(h.take_sent(), "9\r\ndata: x\n\n\r\n9\r\ndata: x\n\n\r\n");
+        // A client that stops reading is dropped once it is too far behind.
+        h.client_window = Some(0);
+        let pushed = (0..)
+            .map(|_| push(&mut h, None))
+            .find(|pushed| *pushed != Pushed::Queued);
+        assert_eq!(pushed, Some(Pushed::TooFarBehind));
+    }
+
+    #[test]
+    fn an_event_stream_to_http_1_0_is_delimited_by_the_close_and_head_gets_the_head() {
+        let transcript = run_split_everywhere(b"GET /events HTTP/1.0\r\n\r\n", false, stream_app);
+        assert!(
+            transcript
+                .sent
+                .contains("Connection: close\r\n\r\nid: 2\ndata: two\n\n")
+        );
+        assert!(!transcript.sent.contains("chunked"));
+
+        let transcript = run_split_everywhere(
+            b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n",
+            false,
+            stream_app,
+        );
+        assert!(
+            transcript
+                .sent
+                .ends_with("Transfer-Encoding: chunked\r\n\r\n"),
+            "{}",
+            transcript.sent
+        );
+        assert_eq!(transcript.end, End::Open);
+    }
+
+    #[test]
+    fn shutdown_in_each_phase() {
+        // Idle: close at once.
+        let mut h = Harness::new(echo());
+        assert!(h.conn.shut_down(&mut h.buffers));
+
+        // Between keep-alive requests: idle too.
+        let mut h = Harness::new(echo());
+        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(h.conn.shut_down(&mut h.buffers));
+
+        // Part of a request read: it is finished and answered with Connection: close.
+        let mut h = Harness::new(echo());
+        h.send(b"GET /p HTTP/1.1\r\nHo");
+        assert!(!h.conn.shut_down(&mut h.buffers));
+        h.send(b"st: x\r\n\r\n");
+        assert_eq!(h.take_sent(), echoed("GET /p ", Some("close")));
+        assert_eq!(h.end, End::Lingering);
+
+        // Waiting on a job: its answer is the last.
+        let mut h = Harness::new(defer_slow());
+        h.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(!h.conn.shut_down(&mut h.buffers));
+        h.finish_job(Response::text(200, "slow"));
+        assert_eq!(h.take_sent(), echoed("slow", Some("close")));
+        assert_eq!(h.end, End::Lingering);
+
+        // An event stream ends with its last chunk.
+        let mut h = Harness::new(stream_app());
+        h.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.take_sent();
+        assert!(!h.conn.shut_down(&mut h.buffers));
+        h.drive();
+        assert_eq!(
+            (h.take_sent().as_str(), h.end),
+            ("0\r\n\r\n", End::Lingering)
+        );
+    }
+
+    #[test]
+    fn deadlines_follow_the_phase_on_an_injected_clock() {
+        let s = settings();
+        // A connection that never speaks is closed after the header timeout, without a word.
+        let mut h = Harness::new(echo());
+        let start = h.now;
+        assert_eq!(h.conn.deadline(&s), start + s.header_timeout);
+        h.advance(s.header_timeout - Duration::from_millis(1));
+        h.fire_timer();
+        assert_eq!(h.end, End::Open, "not yet");
+        h.advance(Duration::from_millis(1));
+        h.fire_timer();
+        assert_eq!((h.take_sent().as_str(), h.end), ("", End::Closed));
+
+        // Part of a head, then silence: 408 (RFC 9110 §15.5.9), timed from its first byte.
+        let mut h = Harness::new(echo());
+        h.advance(Duration::from_secs(1));
+        h.send(b"GET /slow-head HTTP/1.1\r\n");
+        assert_eq!(h.conn.deadline(&s), h.now + s.header_timeout);
+        h.advance(s.header_timeout);
+        h.fire_timer();
+        let sent = h.take_sent();
+        assert!(sent.starts_with("HTTP/1.1 408 "), "{sent}");
+        assert!(sent.contains("rejected Some(\"/slow-head\")"), "{sent}");
+        assert_eq!(h.end, End::Lingering);
+
+        // A body that stalls: 408 after the body timeout from its last byte.
+        let mut h = Harness::new(echo());
+        h.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab");
+        assert_eq!(h.conn.deadline(&s), h.now + s.body_timeout);
+        h.advance(s.body_timeout);
+        h.fire_timer();
+        assert!(h.take_sent().starts_with("HTTP/1.1 408 "));
+
+        // Between requests: the keep-alive timeout from the last response, then a quiet close.
+        let mut h = Harness::new(echo());
+        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.take_sent();
+        assert_eq!(h.conn.deadline(&s), h.now + s.keep_alive_timeout);
+        h.advance(s.keep_alive_timeout);
+        h.fire_timer();
+        assert_eq!((h.take_sent().as_str(), h.end), ("", End::Closed));
+
+        // A job that never comes back: closed after the write timeout.
+        let mut h = Harness::new(defer_slow());
+        h.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(h.conn.deadline(&s), h.now + s.write_timeout);
+        h.advance(s.write_timeout);
+        h.fire_timer();
+        assert_eq!(h.end, End::Closed);
+
+        // A client that reads nothing: closed after the write timeout.
+        let mut h = Harness::new(echo());
+        h.client_window = Some(0);
+        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(h.conn.deadline(&s), h.now + s.write_timeout);
+        h.advance(s.write_timeout);
+        h.fire_timer();
+        assert_eq!(h.end, End::Closed);
+
+        // An idle event stream gets a heartbeat comment.
+        let mut h = Harness::new(stream_app());
+        h.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
+        h.take_sent();
+        assert_eq!(h.conn.deadline(&s), h.now + s.sse_heartbeat);
+        h.advance(s.sse_heartbeat);
+        h.fire_timer();
+        assert_eq!(
+            (h.take_sent().as_str(), h.end),
+            ("e\r\n: keep-alive\n\n\r\n", End::Open)
+        );
+    }
+
+    fn temp_file(bytes: &[u8]) -> std::fs::File {
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(bytes).expect("write temp file");
+        file
+    }
+
+    fn file_app() -> App {
+        Box::new(|request| {
+            let file = temp_file(b"0123456789");
+            let body = match request.path() {
+                "/file" => Body::File {
+                    file,
+                    offset: 2,
+                    len: 5,
+                },
+                "/parts" => Body::FileParts {
+                    file,
+                    parts: VecDeque::from([
+                        FilePart::Bytes(b"<a>".to_vec()),
+                        FilePart::Range(0..2),
+                        FilePart::Bytes(b"<b>".to_vec()),
+                        FilePart::Range(8..10),
+                        FilePart::Bytes(b"<end>".to_vec()),
+                    ]),
+                },
+                // Announces more than the file has: it "shrank".
+                _ => Body::File {
+                    file,
+                    offset: 8,
+                    len: 5,
+                },
+            };
+            Answer::Now(Response::empty(200).with_body(body))
+        })
+    }
+
+    #[test]
+    fn file_bodies_go_out_as_file_slices() {
+        let input = b"GET /file HTTP/1.1\r\nHost: x\r\n\r\nGET /parts HTTP/1.1\r\nHost: x\r\n\r\n";
+        let transcript = run_split_everywhere(input, false, file_app);
+        let head = |len| {
+            format!(
+                "HTTP/1.1 200 OK\r\nServer: looplight\r\n{DATE}\r\nContent-Length: {len}\r\n\r\n"
+            )
+        };
+        assert_eq!(
+            transcript.sent,
+            format!("{}23456{}<a>01<b>89<end>", head(5), head(15))
+        );
+
+        // A file that ends early: the message is visibly cut short and the connection closes.
+        let transcript =
+            run_split_everywhere(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n", false, file_app);
+        assert_eq!(transcript.sent, format!("{}89", head(5)));
+        assert_eq!(transcript.end, End::Lingering);
+    }
+
+    #[test]
+    fn a_large_body_holds_back_the_next_response_until_it_is_sent() {
+        let app = || -> App {
+            Box::new(|request| {
+                let bytes: Arc<[u8]> = vec![b'x'; 100 * 1024].into();
+                match request.path() {
+                    "/big" => Answer::Now(Response::empty(200).with_body(Body::shared(bytes))),
+                    _ => Answer::Now(Response::text(200, "small")),
+                }
+            })
+        };
+        let mut h = Harness::new(app());
+        h.client_window = Some(10);
+        h.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            h.log.len(),
+            1,
+            "the second request waits for the first body"
+        );
+        assert_eq!(h.conn.wants_input(), Input::Nothing);
+        h.client_window = None;
+        h.drive();
+        assert_eq!(h.log.len(), 2);
+        let sent = h.take_sent();
+        assert!(
+            sent.ends_with(&echoed("small", None)[..]),
+            "...{}",
+            &sent[sent.len() - 200..]
+        );
+    }
+}
