@@ -53,6 +53,7 @@ pub mod store;
 
 pub use config::Config;
 pub use events::{EventStream, Publisher};
+pub use http::method::Method;
 pub use http::request::{OwnedRequest, Request};
 pub use http::response::{Body, IntoResponse, Response};
 pub use jobs::Responder;

@@ -2,7 +2,8 @@
 //! static directories.
 //!
 //! For one request:
-//! 1. Methods nobody here implements get 501 (RFC 9110 §9.1, §15.6.2).
+//! 1. Extension methods (any token but the nine [`Method`] names) get 501: nobody here
+//!    implements one (RFC 9110 §9.1, §15.6.2).
 //! 2. Targets that are not paths: `OPTIONS *` is answered for the whole server; CONNECT and
 //!    authority-form targets are not for an origin server.
 //! 3. Routes, in registration order: a path pattern with `:name` segments picks the resource,
@@ -41,16 +42,12 @@ use std::path::Path;
 use percent_encoding::percent_decode_str;
 
 use crate::events::{EventStream, Publisher};
+use crate::http::method::Method;
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::jobs::{Job, Responder};
 use crate::json::HttpError;
 use crate::static_files::{self, StaticFiles, StaticOptions};
-
-/// The methods defined by RFC 9110 §9 plus PATCH (RFC 5789): known, though maybe not allowed.
-const KNOWN_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
 
 /// How long a browser may cache a CORS preflight answer, in seconds.
 const CORS_MAX_AGE: &str = "600";
@@ -128,7 +125,7 @@ enum Segment {
 /// One path pattern and the handlers for its methods.
 struct Resource {
     pattern: Vec<Segment>,
-    handlers: Vec<(&'static str, Handler)>,
+    handlers: Vec<(Method<'static>, Handler)>,
     /// The `Allow` value: the methods above, HEAD with GET, and OPTIONS.
     allow: String,
 }
@@ -152,7 +149,7 @@ impl Resource {
         segments.next().is_none().then_some(params)
     }
 
-    fn handler(&self, method: &str) -> Option<&Handler> {
+    fn handler(&self, method: Method<'_>) -> Option<&Handler> {
         self.handlers
             .iter()
             .find(|(allowed, _)| *allowed == method)
@@ -160,11 +157,19 @@ impl Resource {
     }
 
     fn update_allow(&mut self) {
-        let mut methods: Vec<&str> = self.handlers.iter().map(|(method, _)| *method).collect();
-        if methods.contains(&"GET") {
-            methods.push("HEAD");
+        let has_get = self
+            .handlers
+            .iter()
+            .any(|(method, _)| *method == Method::Get);
+        let mut methods: Vec<&str> = self
+            .handlers
+            .iter()
+            .map(|(method, _)| method.as_str())
+            .collect();
+        if has_get {
+            methods.push(Method::Head.as_str());
         }
-        methods.push("OPTIONS");
+        methods.push(Method::Options.as_str());
         self.allow = methods.join(", ");
     }
 }
@@ -215,12 +220,20 @@ impl App {
 
     /// Adds `handler` for `method` on `pattern` (segments starting with `:` are parameters,
     /// read with [`Request::param`]).
+    ///
+    /// # Panics
+    ///
+    /// If `method` is a [`Method::Extension`]: extension methods are answered 501 before
+    /// routing (see the module docs), so the route could never run.
     pub fn route<R: IntoReply>(
         &mut self,
-        method: &'static str,
+        method: Method<'static>,
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
+        if let Method::Extension(token) = method {
+            panic!("no route for extension method {token:?}: the router answers those 501");
+        }
         let segments: Vec<Segment> = pattern
             .trim_start_matches('/')
             .split('/')
@@ -261,7 +274,7 @@ impl App {
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
-        self.route("GET", pattern, handler)
+        self.route(Method::Get, pattern, handler)
     }
 
     pub fn post<R: IntoReply>(
@@ -269,7 +282,7 @@ impl App {
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
-        self.route("POST", pattern, handler)
+        self.route(Method::Post, pattern, handler)
     }
 
     pub fn put<R: IntoReply>(
@@ -277,7 +290,7 @@ impl App {
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
-        self.route("PUT", pattern, handler)
+        self.route(Method::Put, pattern, handler)
     }
 
     pub fn delete<R: IntoReply>(
@@ -285,7 +298,15 @@ impl App {
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
-        self.route("DELETE", pattern, handler)
+        self.route(Method::Delete, pattern, handler)
+    }
+
+    pub fn patch<R: IntoReply>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(&Request<'_>) -> R + 'static,
+    ) -> &mut Self {
+        self.route(Method::Patch, pattern, handler)
     }
 
     /// Serves the files under `dir` at URL prefix `mount` (e.g. `"/"`), after the routes.
@@ -391,16 +412,20 @@ impl App {
     fn dispatch(&self, request: &Request<'_>) -> Reply {
         let path = request.path();
         let json = self.is_json_path(path);
-        // 1. Unknown methods.
+        // 1. Extension methods.
         let method = request.method();
-        if !KNOWN_METHODS.contains(&method) {
+        if let Method::Extension(_) = method {
             return Reply::Now(self.error(501, json));
         }
         // 2. Non-path targets.
         if !path.starts_with('/') {
             return Reply::Now(match (method, path) {
-                ("OPTIONS", "*") => Response::empty(200).with_header("Allow", static_files::ALLOW),
-                ("CONNECT", _) => Response::error(405).with_header("Allow", static_files::ALLOW),
+                (Method::Options, "*") => {
+                    Response::empty(200).with_header("Allow", static_files::ALLOW)
+                }
+                (Method::Connect, _) => {
+                    Response::error(405).with_header("Allow", static_files::ALLOW)
+                }
                 _ => Response::error(400),
             });
         }
@@ -415,10 +440,14 @@ impl App {
                 continue;
             };
             let request = request.with_params(&params);
-            let lookup = if method == "HEAD" { "GET" } else { method };
+            let lookup = if method == Method::Head {
+                Method::Get
+            } else {
+                method
+            };
             let reply = match resource.handler(lookup) {
                 Some(handler) => handler(&request),
-                None if method == "OPTIONS" => Reply::Now(options_response(
+                None if method == Method::Options => Reply::Now(options_response(
                     &request,
                     &resource.allow,
                     cors_origin.is_some(),
@@ -627,6 +656,45 @@ mod tests {
             missing.header("Strict-Transport-Security"),
             Some("max-age=600")
         );
+    }
+
+    #[test]
+    fn methods_pick_the_handler_or_the_error() {
+        let mut app = App::new();
+        app.get("/r", |_| Response::text(200, "get"));
+        app.patch("/r", |_| Response::text(200, "patch"));
+        app.route(Method::Post, "/r", |_| Response::text(200, "post"));
+        // (request line, status, Allow)
+        let cases = [
+            ("GET /r", 200, None),
+            ("HEAD /r", 200, None),
+            ("PATCH /r", 200, None),
+            ("POST /r", 200, None),
+            ("OPTIONS /r", 204, Some("GET, PATCH, POST, HEAD, OPTIONS")),
+            ("PUT /r", 405, Some("GET, PATCH, POST, HEAD, OPTIONS")),
+            ("TRACE /r", 405, Some("GET, PATCH, POST, HEAD, OPTIONS")),
+            // Extension methods, lower-case standard names included (RFC 9110 §9.1).
+            ("get /r", 501, None),
+            ("PROPFIND /r", 501, None),
+            ("PROPFIND /elsewhere", 501, None),
+            ("OPTIONS *", 200, Some(static_files::ALLOW)),
+            ("CONNECT example.com:443", 405, Some(static_files::ALLOW)),
+            ("GET /nothing", 404, None),
+        ];
+        for (line, status, allow) in cases {
+            let input = format!("{line} HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+            let response = answer(&app, &input, false);
+            assert_eq!(response.status(), status, "{line}");
+            assert_eq!(response.header("Allow"), allow, "{line}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "extension method")]
+    fn extension_methods_cannot_be_routed() {
+        App::new().route(Method::Extension("PROPFIND"), "/r", |_| {
+            Response::empty(204)
+        });
     }
 
     #[test]

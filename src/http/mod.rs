@@ -2,10 +2,11 @@
 //!
 //! `parse` turns bytes into a request head and its framing, `chunked` decodes chunked bodies,
 //! `request` is the view handlers get, `response` builds and encodes answers, `date` caches the
-//! `Date` header.
+//! `Date` header; `method` is the typed request method.
 
 pub mod chunked;
 pub mod date;
+pub mod method;
 pub mod parse;
 pub mod request;
 pub mod response;

@@ -36,6 +36,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::http::method::Method;
 use crate::http::request::Request;
 use crate::http::response::{Body, Response};
 use crate::router::Reply;
@@ -157,8 +158,8 @@ impl StaticFiles {
     pub fn serve(&self, request: &Request<'_>, path: &str) -> Reply {
         // 1. Method.
         match request.method() {
-            "GET" | "HEAD" => {}
-            "OPTIONS" => return Reply::Now(Response::empty(200).with_header("Allow", ALLOW)),
+            Method::Get | Method::Head => {}
+            Method::Options => return Reply::Now(Response::empty(200).with_header("Allow", ALLOW)),
             _ => return Reply::Now(Response::error(405).with_header("Allow", ALLOW)),
         }
         // 2. Path.
@@ -308,7 +309,7 @@ impl StaticFiles {
         // 7. Ranges: GET only (RFC 9110 §14.2).
         let range_header = request
             .header("range")
-            .filter(|_| range_allowed && request.method() == "GET");
+            .filter(|_| range_allowed && request.method() == Method::Get);
         let reply = range_header.map_or(RangeReply::Whole, |header| {
             range::resolve(header, variant.len)
         });
