@@ -56,6 +56,7 @@ pub use events::{EventStream, Publisher};
 pub use http::method::Method;
 pub use http::request::{OwnedRequest, Request};
 pub use http::response::{Body, IntoResponse, Response};
+pub use http::status::StatusCode;
 pub use jobs::Responder;
 pub use json::{HttpError, Json};
 pub use router::{App, IntoReply, Reply};

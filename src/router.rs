@@ -45,6 +45,7 @@ use crate::events::{EventStream, Publisher};
 use crate::http::method::Method;
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
+use crate::http::status::StatusCode;
 use crate::jobs::{Job, Responder};
 use crate::json::HttpError;
 use crate::static_files::{self, StaticFiles, StaticOptions};
@@ -405,7 +406,7 @@ impl App {
             location.push('?');
             location.push_str(query);
         }
-        Some(Response::redirect(308, location))
+        Some(Response::redirect(StatusCode::PERMANENT_REDIRECT, location))
     }
 
     /// Routes to a handler or static directory (the numbered rules of the module docs).
@@ -415,18 +416,17 @@ impl App {
         // 1. Extension methods.
         let method = request.method();
         if let Method::Extension(_) = method {
-            return Reply::Now(self.error(501, json));
+            return Reply::Now(self.error(StatusCode::NOT_IMPLEMENTED, json));
         }
         // 2. Non-path targets.
         if !path.starts_with('/') {
             return Reply::Now(match (method, path) {
                 (Method::Options, "*") => {
-                    Response::empty(200).with_header("Allow", static_files::ALLOW)
+                    Response::empty(StatusCode::OK).with_header("Allow", static_files::ALLOW)
                 }
-                (Method::Connect, _) => {
-                    Response::error(405).with_header("Allow", static_files::ALLOW)
-                }
-                _ => Response::error(400),
+                (Method::Connect, _) => Response::error(StatusCode::METHOD_NOT_ALLOWED)
+                    .with_header("Allow", static_files::ALLOW),
+                _ => Response::error(StatusCode::BAD_REQUEST),
             });
         }
         // 3. Routes.
@@ -453,7 +453,7 @@ impl App {
                     cors_origin.is_some(),
                 )),
                 None => Reply::Now(
-                    self.error(405, json)
+                    self.error(StatusCode::METHOD_NOT_ALLOWED, json)
                         .with_header("Allow", resource.allow.clone()),
                 ),
             };
@@ -463,7 +463,7 @@ impl App {
             };
         }
         if json {
-            let response = self.error(404, true);
+            let response = self.error(StatusCode::NOT_FOUND, true);
             return match cors_origin {
                 Some(origin) => with_cors(Reply::Now(response), origin.to_owned()),
                 None => Reply::Now(response),
@@ -478,13 +478,13 @@ impl App {
                 return files.serve(request, rest);
             }
         }
-        Reply::Now(Response::error(404))
+        Reply::Now(Response::error(StatusCode::NOT_FOUND))
     }
 
     /// The error response for `status` on `path` (JSON under a JSON prefix), for failures the
     /// connection detects itself (framing errors, timeouts, a panicking handler). Over TLS it
     /// carries HSTS like every other response.
-    pub fn error_for_path(&self, status: u16, path: Option<&str>, secure: bool) -> Response {
+    pub fn error_for_path(&self, status: StatusCode, path: Option<&str>, secure: bool) -> Response {
         let mut response = self.error(status, path.is_some_and(|path| self.is_json_path(path)));
         if let Some(hsts) = self.hsts.as_ref().filter(|_| secure) {
             response.set_header("Strict-Transport-Security", hsts.clone());
@@ -492,9 +492,9 @@ impl App {
         response
     }
 
-    fn error(&self, status: u16, json: bool) -> Response {
+    fn error(&self, status: StatusCode, json: bool) -> Response {
         if json {
-            let message = crate::http::response::reason_phrase(status).unwrap_or("error");
+            let message = status.reason_phrase().unwrap_or("error");
             HttpError::new(status, message.to_ascii_lowercase()).into_response()
         } else {
             Response::error(status)
@@ -522,7 +522,7 @@ impl App {
 /// allowed origin, else the plain answer of RFC 9110 §9.3.7.
 fn options_response(request: &Request<'_>, allow: &str, origin_allowed: bool) -> Response {
     let preflight = origin_allowed && request.header("access-control-request-method").is_some();
-    let response = Response::empty(204).with_header("Allow", allow.to_owned());
+    let response = Response::empty(StatusCode::NO_CONTENT).with_header("Allow", allow.to_owned());
     if !preflight {
         return response;
     }
@@ -594,8 +594,8 @@ mod tests {
 
     fn app_with_https(port: u16) -> App {
         let mut app = App::new();
-        app.get("/healthz", |_| Response::text(200, "ok"));
-        app.get("/page", |_| Response::text(200, "page"));
+        app.get("/healthz", |_| Response::text(StatusCode::OK, "ok"));
+        app.get("/page", |_| Response::text(StatusCode::OK, "page"));
         app.redirect_to_https(port, "127.0.0.1").hsts(600);
         app
     }
@@ -629,7 +629,11 @@ mod tests {
         ];
         for (input, location) in cases {
             let response = answer(&app, input, false);
-            assert_eq!(response.status(), 308, "{input:?}");
+            assert_eq!(
+                response.status(),
+                StatusCode::PERMANENT_REDIRECT,
+                "{input:?}"
+            );
             assert_eq!(response.header("Location"), Some(location), "{input:?}");
             assert_eq!(response.header("Strict-Transport-Security"), None);
         }
@@ -642,16 +646,16 @@ mod tests {
     fn health_checks_and_tls_requests_are_not_redirected() {
         let app = app_with_https(8443);
         let health = answer(&app, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", false);
-        assert_eq!(health.status(), 200);
+        assert_eq!(health.status(), StatusCode::OK);
         assert_eq!(health.header("Strict-Transport-Security"), None);
         let secure = answer(&app, "GET /page HTTP/1.1\r\nHost: h\r\n\r\n", true);
-        assert_eq!(secure.status(), 200);
+        assert_eq!(secure.status(), StatusCode::OK);
         assert_eq!(
             secure.header("Strict-Transport-Security"),
             Some("max-age=600")
         );
         let missing = answer(&app, "GET /nothing HTTP/1.1\r\nHost: h\r\n\r\n", true);
-        assert_eq!(missing.status(), 404);
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             missing.header("Strict-Transport-Security"),
             Some("max-age=600")
@@ -661,25 +665,32 @@ mod tests {
     #[test]
     fn methods_pick_the_handler_or_the_error() {
         let mut app = App::new();
-        app.get("/r", |_| Response::text(200, "get"));
-        app.patch("/r", |_| Response::text(200, "patch"));
-        app.route(Method::Post, "/r", |_| Response::text(200, "post"));
+        app.get("/r", |_| Response::text(StatusCode::OK, "get"));
+        app.patch("/r", |_| Response::text(StatusCode::OK, "patch"));
+        app.route(Method::Post, "/r", |_| {
+            Response::text(StatusCode::OK, "post")
+        });
+        let route_allow = Some("GET, PATCH, POST, HEAD, OPTIONS");
         // (request line, status, Allow)
         let cases = [
-            ("GET /r", 200, None),
-            ("HEAD /r", 200, None),
-            ("PATCH /r", 200, None),
-            ("POST /r", 200, None),
-            ("OPTIONS /r", 204, Some("GET, PATCH, POST, HEAD, OPTIONS")),
-            ("PUT /r", 405, Some("GET, PATCH, POST, HEAD, OPTIONS")),
-            ("TRACE /r", 405, Some("GET, PATCH, POST, HEAD, OPTIONS")),
+            ("GET /r", StatusCode::OK, None),
+            ("HEAD /r", StatusCode::OK, None),
+            ("PATCH /r", StatusCode::OK, None),
+            ("POST /r", StatusCode::OK, None),
+            ("OPTIONS /r", StatusCode::NO_CONTENT, route_allow),
+            ("PUT /r", StatusCode::METHOD_NOT_ALLOWED, route_allow),
+            ("TRACE /r", StatusCode::METHOD_NOT_ALLOWED, route_allow),
             // Extension methods, lower-case standard names included (RFC 9110 §9.1).
-            ("get /r", 501, None),
-            ("PROPFIND /r", 501, None),
-            ("PROPFIND /elsewhere", 501, None),
-            ("OPTIONS *", 200, Some(static_files::ALLOW)),
-            ("CONNECT example.com:443", 405, Some(static_files::ALLOW)),
-            ("GET /nothing", 404, None),
+            ("get /r", StatusCode::NOT_IMPLEMENTED, None),
+            ("PROPFIND /r", StatusCode::NOT_IMPLEMENTED, None),
+            ("PROPFIND /elsewhere", StatusCode::NOT_IMPLEMENTED, None),
+            ("OPTIONS *", StatusCode::OK, Some(static_files::ALLOW)),
+            (
+                "CONNECT example.com:443",
+                StatusCode::METHOD_NOT_ALLOWED,
+                Some(static_files::ALLOW),
+            ),
+            ("GET /nothing", StatusCode::NOT_FOUND, None),
         ];
         for (line, status, allow) in cases {
             let input = format!("{line} HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
@@ -693,7 +704,7 @@ mod tests {
     #[should_panic(expected = "extension method")]
     fn extension_methods_cannot_be_routed() {
         App::new().route(Method::Extension("PROPFIND"), "/r", |_| {
-            Response::empty(204)
+            Response::empty(StatusCode::NO_CONTENT)
         });
     }
 

@@ -2,7 +2,7 @@
 //!
 //! `parse` turns bytes into a request head and its framing, `chunked` decodes chunked bodies,
 //! `request` is the view handlers get, `response` builds and encodes answers, `date` caches the
-//! `Date` header; `method` is the typed request method.
+//! `Date` header; `method` and `status` are the typed vocabulary (`Method`, `StatusCode`).
 
 pub mod chunked;
 pub mod date;
@@ -10,3 +10,4 @@ pub mod method;
 pub mod parse;
 pub mod request;
 pub mod response;
+pub mod status;

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 
 use crate::http::date::DateCache;
+use crate::http::status::StatusCode;
 
 /// Flush early if a tick produced this much log (a burst of pipelined requests).
 const FLUSH_THRESHOLD: usize = 64 * 1024;
@@ -36,7 +37,7 @@ impl AccessLog {
         peer: IpAddr,
         date: &DateCache,
         request: Option<RequestLine<'_>>,
-        status: u16,
+        status: StatusCode,
         body_bytes: u64,
     ) {
         if !self.enabled {
@@ -58,7 +59,7 @@ impl AccessLog {
             None => buf.push(b'-'),
         }
         buf.extend_from_slice(b"\" ");
-        buf.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+        buf.extend_from_slice(itoa::Buffer::new().format(status.as_u16()).as_bytes());
         buf.push(b' ');
         if body_bytes == 0 {
             buf.push(b'-');
@@ -113,8 +114,14 @@ mod tests {
             target: "/a\"b",
             version: "HTTP/1.1",
         };
-        log.record([127, 0, 0, 1].into(), &date, Some(line), 200, 12);
-        log.record([127, 0, 0, 1].into(), &date, None, 400, 0);
+        log.record([127, 0, 0, 1].into(), &date, Some(line), StatusCode::OK, 12);
+        log.record(
+            [127, 0, 0, 1].into(),
+            &date,
+            None,
+            StatusCode::BAD_REQUEST,
+            0,
+        );
         assert_eq!(
             String::from_utf8_lossy(log.buffered()),
             "127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a\\\"b HTTP/1.1\" 200 12\n\

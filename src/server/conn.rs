@@ -45,6 +45,7 @@ use crate::http::date::DateCache;
 use crate::http::parse::{self, Framing, Head, HeaderSpan, ParseError, Version};
 use crate::http::request::Request;
 use crate::http::response::{self, Body, BodyFraming, ConnectionHeader, FilePart, Response};
+use crate::http::status::StatusCode;
 use crate::jobs::{Job, Outcome, Responder};
 use crate::router::{App, Reply};
 use crate::server::access_log::{AccessLog, RequestLine};
@@ -270,8 +271,12 @@ impl Conn {
         }
         match self.reading {
             // Part of a request arrived but not all of it in time (RFC 9110 §15.5.9).
-            Reading::Head if !self.read_buf.is_empty() => self.reject(408, ctx),
-            Reading::Body { .. } | Reading::Chunked { .. } => self.reject(408, ctx),
+            Reading::Head if !self.read_buf.is_empty() => {
+                self.reject(StatusCode::REQUEST_TIMEOUT, ctx)
+            }
+            Reading::Body { .. } | Reading::Chunked { .. } => {
+                self.reject(StatusCode::REQUEST_TIMEOUT, ctx)
+            }
             // The job never came back in time; there is no sensible response to send.
             Reading::Waiting(_) => return Flow::Close,
             // Nothing pending: an idle keep-alive connection, or one that never spoke.
@@ -521,8 +526,10 @@ impl Conn {
                                 consumed: head.len + decoder.consumed(),
                             },
                             Ok(false) => Step::NeedMore,
-                            Err(ChunkedError::Invalid(_)) => Step::Reject(400),
-                            Err(ChunkedError::TooLarge) => Step::Reject(413),
+                            Err(ChunkedError::Invalid(_)) => Step::Reject(StatusCode::BAD_REQUEST),
+                            Err(ChunkedError::TooLarge) => {
+                                Step::Reject(StatusCode::CONTENT_TOO_LARGE)
+                            }
                         },
                     )
                 }
@@ -629,7 +636,7 @@ impl Conn {
             self.peer,
             secure,
         ) else {
-            self.reject(400, ctx);
+            self.reject(StatusCode::BAD_REQUEST, ctx);
             return;
         };
         let request = if prepared {
@@ -640,14 +647,20 @@ impl Conn {
         // A panicking handler costs its own request a 500, nothing more.
         let reply =
             catch_unwind(AssertUnwindSafe(|| ctx.app.handle(&request))).unwrap_or_else(|_| {
-                Reply::Now(ctx.app.error_for_path(500, Some(request.path()), secure))
+                Reply::Now(ctx.app.error_for_path(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Some(request.path()),
+                    secure,
+                ))
             });
         self.keep_alive &= buffered.head.keep_alive;
         let reply = match reply {
             // Prepared once already: the handler must answer now (a bug if it does not).
-            Reply::Prepare(_) if prepared => {
-                Reply::Now(ctx.app.error_for_path(500, Some(request.path()), secure))
-            }
+            Reply::Prepare(_) if prepared => Reply::Now(ctx.app.error_for_path(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Some(request.path()),
+                secure,
+            )),
             reply => reply,
         };
         self.act_on(reply, buffered, ctx);
@@ -831,7 +844,7 @@ impl Conn {
 
     /// Answers a request that cannot be processed with `status`, then closes (RFC 9112 §6.3:
     /// after a framing error the rest of the stream cannot be trusted).
-    fn reject(&mut self, status: u16, ctx: &mut Ctx<'_>) {
+    fn reject(&mut self, status: StatusCode, ctx: &mut Ctx<'_>) {
         // The path, if the request line got that far, decides the error's format.
         let path = parse::request_path(self.read_buf.data());
         let response = ctx
@@ -845,7 +858,7 @@ impl Conn {
     fn answer_plain_http(&mut self, ctx: &mut Ctx<'_>) {
         self.transport.drop_tls();
         let response = Response::text(
-            400,
+            StatusCode::BAD_REQUEST,
             "400 Bad Request: this port speaks HTTPS, use an https:// URL\n",
         );
         self.answer_and_close(response, ctx);
@@ -882,7 +895,7 @@ impl Conn {
             ctx.date.imf_fixdate(),
             connection,
         );
-        if is_head || !response::status_allows_body(status) {
+        if is_head || !status.allows_body() {
             return;
         }
         match body {
@@ -1149,7 +1162,7 @@ enum Step {
         body: std::ops::Range<usize>,
         consumed: usize,
     },
-    Reject(u16),
+    Reject(StatusCode),
 }
 
 /// Appends exactly `len` bytes of `file` from `offset` to `buf`; false if the file ended early
