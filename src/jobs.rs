@@ -23,6 +23,7 @@ use mio::Waker;
 
 use crate::events::EventStream;
 use crate::http::response::{IntoResponse, Response};
+use crate::http::status::StatusCode;
 use crate::server::conn::ConnId;
 
 /// Work for the helper pool; it answers through the [`Responder`] it is given.
@@ -123,7 +124,7 @@ impl Drop for Responder {
     /// Unanswered: the work failed without saying so (a panic); the client gets a 500.
     fn drop(&mut self) {
         if self.answer_to.is_some() {
-            let response = self.transformed(Response::error(500));
+            let response = self.transformed(Response::error(StatusCode::INTERNAL_SERVER_ERROR));
             self.send(Outcome::Response(response));
         }
     }
@@ -150,7 +151,7 @@ mod tests {
         (Responder::new(key, sender, waker), receiver, poll)
     }
 
-    fn status(outcome: Outcome) -> u16 {
+    fn status(outcome: Outcome) -> StatusCode {
         match outcome {
             Outcome::Response(response) => response.status(),
             other => panic!("{other:?}"),
@@ -167,13 +168,13 @@ mod tests {
                 response
             })
             .map(|response| response.with_header("X-Step", "inner"));
-        responder.respond(Response::empty(204));
+        responder.respond(Response::empty(StatusCode::NO_CONTENT));
         let (key, outcome) = results.try_recv().unwrap();
         assert_eq!((key.slot, key.serial), (3, 7));
         let Outcome::Response(response) = outcome else {
             panic!("{outcome:?}");
         };
-        assert_eq!(response.status(), 204);
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
         assert_eq!(response.header("X-Step"), Some("outer after inner"));
         assert!(results.try_recv().is_err(), "answered twice");
     }
@@ -186,7 +187,10 @@ mod tests {
             panic!("handler bug");
         });
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(responder)));
-        assert_eq!(status(results.try_recv().unwrap().1), 500);
+        assert_eq!(
+            status(results.try_recv().unwrap().1),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
         assert!(results.try_recv().is_err());
     }
 }

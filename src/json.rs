@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use crate::http::request::Request;
 use crate::http::response::{Body, IntoResponse, Response};
+use crate::http::status::StatusCode;
 
 /// The `Content-Type` of JSON responses: no `charset` parameter, since JSON is UTF-8 (RFC 8259
 /// §8.1) and its media type defines none (§11).
@@ -27,16 +28,20 @@ pub struct Json<T>(pub T);
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
-        (200, self).into_response()
+        (StatusCode::OK, self).into_response()
     }
 }
 
-impl<T: Serialize> IntoResponse for (u16, Json<T>) {
+impl<T: Serialize> IntoResponse for (StatusCode, Json<T>) {
     fn into_response(self) -> Response {
         let (status, Json(value)) = self;
         match serde_json::to_vec(&value) {
             Ok(bytes) => json_response(status, bytes),
-            Err(_) => HttpError::new(500, "response could not be encoded").into_response(),
+            Err(_) => HttpError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "response could not be encoded",
+            )
+            .into_response(),
         }
     }
 }
@@ -44,12 +49,12 @@ impl<T: Serialize> IntoResponse for (u16, Json<T>) {
 /// A failed request: its status and a message for humans, sent as `{"error": message}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpError {
-    pub status: u16,
+    pub status: StatusCode,
     pub message: Cow<'static, str>,
 }
 
 impl HttpError {
-    pub fn new(status: u16, message: impl Into<Cow<'static, str>>) -> HttpError {
+    pub fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> HttpError {
         HttpError {
             status,
             message: message.into(),
@@ -57,15 +62,15 @@ impl HttpError {
     }
 
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> HttpError {
-        HttpError::new(400, message)
+        HttpError::new(StatusCode::BAD_REQUEST, message)
     }
 
     pub fn unprocessable(message: impl Into<Cow<'static, str>>) -> HttpError {
-        HttpError::new(422, message)
+        HttpError::new(StatusCode::UNPROCESSABLE_CONTENT, message)
     }
 
     pub fn not_found() -> HttpError {
-        HttpError::new(404, "not found")
+        HttpError::new(StatusCode::NOT_FOUND, "not found")
     }
 }
 
@@ -98,10 +103,16 @@ pub fn read_json<T: DeserializeOwned>(
     max_bytes: usize,
 ) -> Result<T, HttpError> {
     if !is_json_content_type(request.header("content-type")) {
-        return Err(HttpError::new(415, "the body must be application/json"));
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/json",
+        ));
     }
     if request.body().len() > max_bytes {
-        return Err(HttpError::new(413, "the body is too large"));
+        return Err(HttpError::new(
+            StatusCode::CONTENT_TOO_LARGE,
+            "the body is too large",
+        ));
     }
     // Two steps, so that a shape error early in the text cannot hide a syntax error later on:
     // the whole body must be JSON (400) before its shape is judged (422).
@@ -121,7 +132,7 @@ fn is_json_content_type(value: Option<&[u8]>) -> bool {
         .eq_ignore_ascii_case(CONTENT_TYPE.as_bytes())
 }
 
-fn json_response(status: u16, bytes: Vec<u8>) -> Response {
+fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     Response::empty(status)
         .with_header("Content-Type", CONTENT_TYPE)
         .with_body(Body::Bytes(Cow::Owned(bytes)))
@@ -144,8 +155,8 @@ mod tests {
 
     #[test]
     fn error_body_is_json() {
-        let response = HttpError::new(404, "no \"such\" post").into_response();
-        assert_eq!(response.status(), 404);
+        let response = HttpError::new(StatusCode::NOT_FOUND, "no \"such\" post").into_response();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert_eq!(response.header("content-type"), Some(CONTENT_TYPE));
         let Body::Bytes(bytes) = response.body() else {
             panic!("{:?}", response.body());

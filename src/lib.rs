@@ -53,8 +53,10 @@ pub mod store;
 
 pub use config::Config;
 pub use events::{EventStream, Publisher};
+pub use http::method::Method;
 pub use http::request::{OwnedRequest, Request};
 pub use http::response::{Body, IntoResponse, Response};
+pub use http::status::StatusCode;
 pub use jobs::Responder;
 pub use json::{HttpError, Json};
 pub use router::{App, IntoReply, Reply};

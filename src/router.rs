@@ -2,7 +2,8 @@
 //! static directories.
 //!
 //! For one request:
-//! 1. Methods nobody here implements get 501 (RFC 9110 §9.1, §15.6.2).
+//! 1. Extension methods (any token but the nine [`Method`] names) get 501: nobody here
+//!    implements one (RFC 9110 §9.1, §15.6.2).
 //! 2. Targets that are not paths: `OPTIONS *` is answered for the whole server; CONNECT and
 //!    authority-form targets are not for an origin server.
 //! 3. Routes, in registration order: a path pattern with `:name` segments picks the resource,
@@ -41,16 +42,13 @@ use std::path::Path;
 use percent_encoding::percent_decode_str;
 
 use crate::events::{EventStream, Publisher};
+use crate::http::method::Method;
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
+use crate::http::status::StatusCode;
 use crate::jobs::{Job, Responder};
 use crate::json::HttpError;
 use crate::static_files::{self, StaticFiles, StaticOptions};
-
-/// The methods defined by RFC 9110 §9 plus PATCH (RFC 5789): known, though maybe not allowed.
-const KNOWN_METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
 
 /// How long a browser may cache a CORS preflight answer, in seconds.
 const CORS_MAX_AGE: &str = "600";
@@ -128,7 +126,7 @@ enum Segment {
 /// One path pattern and the handlers for its methods.
 struct Resource {
     pattern: Vec<Segment>,
-    handlers: Vec<(&'static str, Handler)>,
+    handlers: Vec<(Method<'static>, Handler)>,
     /// The `Allow` value: the methods above, HEAD with GET, and OPTIONS.
     allow: String,
 }
@@ -152,7 +150,7 @@ impl Resource {
         segments.next().is_none().then_some(params)
     }
 
-    fn handler(&self, method: &str) -> Option<&Handler> {
+    fn handler(&self, method: Method<'_>) -> Option<&Handler> {
         self.handlers
             .iter()
             .find(|(allowed, _)| *allowed == method)
@@ -160,11 +158,19 @@ impl Resource {
     }
 
     fn update_allow(&mut self) {
-        let mut methods: Vec<&str> = self.handlers.iter().map(|(method, _)| *method).collect();
-        if methods.contains(&"GET") {
-            methods.push("HEAD");
+        let has_get = self
+            .handlers
+            .iter()
+            .any(|(method, _)| *method == Method::Get);
+        let mut methods: Vec<&str> = self
+            .handlers
+            .iter()
+            .map(|(method, _)| method.as_str())
+            .collect();
+        if has_get {
+            methods.push(Method::Head.as_str());
         }
-        methods.push("OPTIONS");
+        methods.push(Method::Options.as_str());
         self.allow = methods.join(", ");
     }
 }
@@ -215,12 +221,20 @@ impl App {
 
     /// Adds `handler` for `method` on `pattern` (segments starting with `:` are parameters,
     /// read with [`Request::param`]).
+    ///
+    /// # Panics
+    ///
+    /// If `method` is a [`Method::Extension`]: extension methods are answered 501 before
+    /// routing (see the module docs), so the route could never run.
     pub fn route<R: IntoReply>(
         &mut self,
-        method: &'static str,
+        method: Method<'static>,
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
+        if let Method::Extension(token) = method {
+            panic!("no route for extension method {token:?}: the router answers those 501");
+        }
         let segments: Vec<Segment> = pattern
             .trim_start_matches('/')
             .split('/')
@@ -261,7 +275,7 @@ impl App {
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
-        self.route("GET", pattern, handler)
+        self.route(Method::Get, pattern, handler)
     }
 
     pub fn post<R: IntoReply>(
@@ -269,7 +283,7 @@ impl App {
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
-        self.route("POST", pattern, handler)
+        self.route(Method::Post, pattern, handler)
     }
 
     pub fn put<R: IntoReply>(
@@ -277,7 +291,7 @@ impl App {
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
-        self.route("PUT", pattern, handler)
+        self.route(Method::Put, pattern, handler)
     }
 
     pub fn delete<R: IntoReply>(
@@ -285,7 +299,15 @@ impl App {
         pattern: &str,
         handler: impl Fn(&Request<'_>) -> R + 'static,
     ) -> &mut Self {
-        self.route("DELETE", pattern, handler)
+        self.route(Method::Delete, pattern, handler)
+    }
+
+    pub fn patch<R: IntoReply>(
+        &mut self,
+        pattern: &str,
+        handler: impl Fn(&Request<'_>) -> R + 'static,
+    ) -> &mut Self {
+        self.route(Method::Patch, pattern, handler)
     }
 
     /// Serves the files under `dir` at URL prefix `mount` (e.g. `"/"`), after the routes.
@@ -384,24 +406,27 @@ impl App {
             location.push('?');
             location.push_str(query);
         }
-        Some(Response::redirect(308, location))
+        Some(Response::redirect(StatusCode::PERMANENT_REDIRECT, location))
     }
 
     /// Routes to a handler or static directory (the numbered rules of the module docs).
     fn dispatch(&self, request: &Request<'_>) -> Reply {
         let path = request.path();
         let json = self.is_json_path(path);
-        // 1. Unknown methods.
+        // 1. Extension methods.
         let method = request.method();
-        if !KNOWN_METHODS.contains(&method) {
-            return Reply::Now(self.error(501, json));
+        if let Method::Extension(_) = method {
+            return Reply::Now(self.error(StatusCode::NOT_IMPLEMENTED, json));
         }
         // 2. Non-path targets.
         if !path.starts_with('/') {
             return Reply::Now(match (method, path) {
-                ("OPTIONS", "*") => Response::empty(200).with_header("Allow", static_files::ALLOW),
-                ("CONNECT", _) => Response::error(405).with_header("Allow", static_files::ALLOW),
-                _ => Response::error(400),
+                (Method::Options, "*") => {
+                    Response::empty(StatusCode::OK).with_header("Allow", static_files::ALLOW)
+                }
+                (Method::Connect, _) => Response::error(StatusCode::METHOD_NOT_ALLOWED)
+                    .with_header("Allow", static_files::ALLOW),
+                _ => Response::error(StatusCode::BAD_REQUEST),
             });
         }
         // 3. Routes.
@@ -415,16 +440,20 @@ impl App {
                 continue;
             };
             let request = request.with_params(&params);
-            let lookup = if method == "HEAD" { "GET" } else { method };
+            let lookup = if method == Method::Head {
+                Method::Get
+            } else {
+                method
+            };
             let reply = match resource.handler(lookup) {
                 Some(handler) => handler(&request),
-                None if method == "OPTIONS" => Reply::Now(options_response(
+                None if method == Method::Options => Reply::Now(options_response(
                     &request,
                     &resource.allow,
                     cors_origin.is_some(),
                 )),
                 None => Reply::Now(
-                    self.error(405, json)
+                    self.error(StatusCode::METHOD_NOT_ALLOWED, json)
                         .with_header("Allow", resource.allow.clone()),
                 ),
             };
@@ -434,7 +463,7 @@ impl App {
             };
         }
         if json {
-            let response = self.error(404, true);
+            let response = self.error(StatusCode::NOT_FOUND, true);
             return match cors_origin {
                 Some(origin) => with_cors(Reply::Now(response), origin.to_owned()),
                 None => Reply::Now(response),
@@ -449,13 +478,13 @@ impl App {
                 return files.serve(request, rest);
             }
         }
-        Reply::Now(Response::error(404))
+        Reply::Now(Response::error(StatusCode::NOT_FOUND))
     }
 
     /// The error response for `status` on `path` (JSON under a JSON prefix), for failures the
     /// connection detects itself (framing errors, timeouts, a panicking handler). Over TLS it
     /// carries HSTS like every other response.
-    pub fn error_for_path(&self, status: u16, path: Option<&str>, secure: bool) -> Response {
+    pub fn error_for_path(&self, status: StatusCode, path: Option<&str>, secure: bool) -> Response {
         let mut response = self.error(status, path.is_some_and(|path| self.is_json_path(path)));
         if let Some(hsts) = self.hsts.as_ref().filter(|_| secure) {
             response.set_header("Strict-Transport-Security", hsts.clone());
@@ -463,9 +492,9 @@ impl App {
         response
     }
 
-    fn error(&self, status: u16, json: bool) -> Response {
+    fn error(&self, status: StatusCode, json: bool) -> Response {
         if json {
-            let message = crate::http::response::reason_phrase(status).unwrap_or("error");
+            let message = status.reason_phrase().unwrap_or("error");
             HttpError::new(status, message.to_ascii_lowercase()).into_response()
         } else {
             Response::error(status)
@@ -493,7 +522,7 @@ impl App {
 /// allowed origin, else the plain answer of RFC 9110 §9.3.7.
 fn options_response(request: &Request<'_>, allow: &str, origin_allowed: bool) -> Response {
     let preflight = origin_allowed && request.header("access-control-request-method").is_some();
-    let response = Response::empty(204).with_header("Allow", allow.to_owned());
+    let response = Response::empty(StatusCode::NO_CONTENT).with_header("Allow", allow.to_owned());
     if !preflight {
         return response;
     }
@@ -565,8 +594,8 @@ mod tests {
 
     fn app_with_https(port: u16) -> App {
         let mut app = App::new();
-        app.get("/healthz", |_| Response::text(200, "ok"));
-        app.get("/page", |_| Response::text(200, "page"));
+        app.get("/healthz", |_| Response::text(StatusCode::OK, "ok"));
+        app.get("/page", |_| Response::text(StatusCode::OK, "page"));
         app.redirect_to_https(port, "127.0.0.1").hsts(600);
         app
     }
@@ -600,7 +629,11 @@ mod tests {
         ];
         for (input, location) in cases {
             let response = answer(&app, input, false);
-            assert_eq!(response.status(), 308, "{input:?}");
+            assert_eq!(
+                response.status(),
+                StatusCode::PERMANENT_REDIRECT,
+                "{input:?}"
+            );
             assert_eq!(response.header("Location"), Some(location), "{input:?}");
             assert_eq!(response.header("Strict-Transport-Security"), None);
         }
@@ -613,20 +646,66 @@ mod tests {
     fn health_checks_and_tls_requests_are_not_redirected() {
         let app = app_with_https(8443);
         let health = answer(&app, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", false);
-        assert_eq!(health.status(), 200);
+        assert_eq!(health.status(), StatusCode::OK);
         assert_eq!(health.header("Strict-Transport-Security"), None);
         let secure = answer(&app, "GET /page HTTP/1.1\r\nHost: h\r\n\r\n", true);
-        assert_eq!(secure.status(), 200);
+        assert_eq!(secure.status(), StatusCode::OK);
         assert_eq!(
             secure.header("Strict-Transport-Security"),
             Some("max-age=600")
         );
         let missing = answer(&app, "GET /nothing HTTP/1.1\r\nHost: h\r\n\r\n", true);
-        assert_eq!(missing.status(), 404);
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             missing.header("Strict-Transport-Security"),
             Some("max-age=600")
         );
+    }
+
+    #[test]
+    fn methods_pick_the_handler_or_the_error() {
+        let mut app = App::new();
+        app.get("/r", |_| Response::text(StatusCode::OK, "get"));
+        app.patch("/r", |_| Response::text(StatusCode::OK, "patch"));
+        app.route(Method::Post, "/r", |_| {
+            Response::text(StatusCode::OK, "post")
+        });
+        let route_allow = Some("GET, PATCH, POST, HEAD, OPTIONS");
+        // (request line, status, Allow)
+        let cases = [
+            ("GET /r", StatusCode::OK, None),
+            ("HEAD /r", StatusCode::OK, None),
+            ("PATCH /r", StatusCode::OK, None),
+            ("POST /r", StatusCode::OK, None),
+            ("OPTIONS /r", StatusCode::NO_CONTENT, route_allow),
+            ("PUT /r", StatusCode::METHOD_NOT_ALLOWED, route_allow),
+            ("TRACE /r", StatusCode::METHOD_NOT_ALLOWED, route_allow),
+            // Extension methods, lower-case standard names included (RFC 9110 §9.1).
+            ("get /r", StatusCode::NOT_IMPLEMENTED, None),
+            ("PROPFIND /r", StatusCode::NOT_IMPLEMENTED, None),
+            ("PROPFIND /elsewhere", StatusCode::NOT_IMPLEMENTED, None),
+            ("OPTIONS *", StatusCode::OK, Some(static_files::ALLOW)),
+            (
+                "CONNECT example.com:443",
+                StatusCode::METHOD_NOT_ALLOWED,
+                Some(static_files::ALLOW),
+            ),
+            ("GET /nothing", StatusCode::NOT_FOUND, None),
+        ];
+        for (line, status, allow) in cases {
+            let input = format!("{line} HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
+            let response = answer(&app, &input, false);
+            assert_eq!(response.status(), status, "{line}");
+            assert_eq!(response.header("Allow"), allow, "{line}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "extension method")]
+    fn extension_methods_cannot_be_routed() {
+        App::new().route(Method::Extension("PROPFIND"), "/r", |_| {
+            Response::empty(StatusCode::NO_CONTENT)
+        });
     }
 
     #[test]

@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
+use crate::http::status::StatusCode;
 use crate::json::{HttpError, Json, read_json};
 use crate::store::User;
 
@@ -65,7 +66,11 @@ pub fn register(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let hash = hash_password(&input.password)?;
     Ok(Answer::write(move |store| {
         match store.create_user(&input.username, &hash)? {
-            Ok(user) => Ok((201, Json(json!({ "username": user.username }))).into_response()),
+            Ok(user) => Ok((
+                StatusCode::CREATED,
+                Json(json!({ "username": user.username })),
+            )
+                .into_response()),
             Err(_taken) => Err(username_taken()),
         }
     }))
@@ -76,9 +81,12 @@ pub fn login(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let input: CredentialsInput = read_json(request, api.settings.max_json_body)?;
     let limiter_key = input.username.to_ascii_lowercase();
     if let Err(retry_after) = api.login_limiter.check(&limiter_key, Instant::now()) {
-        let response = HttpError::new(429, "too many failed logins; try again later")
-            .into_response()
-            .with_header("Retry-After", retry_after.as_secs().max(1).to_string());
+        let response = HttpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed logins; try again later",
+        )
+        .into_response()
+        .with_header("Retry-After", retry_after.as_secs().max(1).to_string());
         return Ok(Answer::respond(response));
     }
     let credentials = api.db.read(|store| store.credentials(&input.username))?;
@@ -89,7 +97,7 @@ pub fn login(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let Some(found) = credentials.filter(|_| verified) else {
         api.login_limiter
             .record_failure(&limiter_key, Instant::now());
-        return Err(HttpError::new(401, BAD_CREDENTIALS));
+        return Err(HttpError::new(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
     };
     api.login_limiter.forget(&limiter_key);
     let token = new_token()?;
@@ -112,7 +120,7 @@ pub fn logout(_api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
             return Err(unauthorized());
         }
         store.delete_session(&hash)?;
-        Ok(Response::empty(204).with_header("Set-Cookie", cleared))
+        Ok(Response::empty(StatusCode::NO_CONTENT).with_header("Set-Cookie", cleared))
     }))
 }
 
@@ -147,11 +155,11 @@ pub fn authenticate(api: &Api, request: &Request<'_>) -> Result<User, HttpError>
 }
 
 fn unauthorized() -> HttpError {
-    HttpError::new(401, "authentication required")
+    HttpError::new(StatusCode::UNAUTHORIZED, "authentication required")
 }
 
 fn username_taken() -> HttpError {
-    HttpError::new(409, "that username is taken")
+    HttpError::new(StatusCode::CONFLICT, "that username is taken")
 }
 
 /// `Authorization: Bearer <token>`, else the `session` cookie.
@@ -188,7 +196,9 @@ fn token_hash(token: &str) -> Vec<u8> {
 /// 32 bytes from the OS's CSPRNG, as 64 lowercase hex digits.
 fn new_token() -> Result<String, HttpError> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|_| HttpError::new(500, "no randomness available"))?;
+    getrandom::fill(&mut bytes).map_err(|_| {
+        HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "no randomness available")
+    })?;
     Ok(hex::encode(bytes))
 }
 
@@ -196,7 +206,7 @@ fn hash_password(password: &str) -> Result<String, HttpError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|_| HttpError::new(500, "password hashing failed"))
+        .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "password hashing failed"))
 }
 
 fn verify_password(password: &str, phc: &str) -> bool {

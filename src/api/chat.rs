@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::events::{EventStream, encode_event};
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
+use crate::http::status::StatusCode;
 use crate::json::{HttpError, Json, read_json};
 use crate::store::Message;
 
@@ -59,7 +60,10 @@ pub fn send(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
         let message = store.insert_message(user.id, &input.text)?;
         let id = u64::try_from(message.id).unwrap_or_default();
         let event = event_for(&message);
-        Ok(((201, Json(message)).into_response(), (TOPIC, id, event)))
+        Ok((
+            (StatusCode::CREATED, Json(message)).into_response(),
+            (TOPIC, id, event),
+        ))
     }))
 }
 
@@ -88,7 +92,7 @@ pub fn stream(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
             last_id = u64::try_from(message.id).ok().or(last_id);
         }
     }
-    let response = Response::empty(200)
+    let response = Response::empty(StatusCode::OK)
         .with_header("Content-Type", "text/event-stream")
         .with_header("Cache-Control", "no-cache");
     Ok(Answer::Stream(EventStream {

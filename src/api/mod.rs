@@ -28,6 +28,7 @@ use std::sync::Arc;
 use crate::events::{EventStream, Publisher};
 use crate::http::request::Request;
 use crate::http::response::Response;
+use crate::http::status::StatusCode;
 use crate::jobs::Responder;
 use crate::json::{HttpError, Json};
 use crate::router::{App, Reply};
@@ -221,7 +222,7 @@ impl From<store::Error> for HttpError {
 }
 
 fn internal_error() -> HttpError {
-    HttpError::new(500, "internal error")
+    HttpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
 }
 
 /// A non-negative integer query parameter, `default` when absent; anything else is a 400.

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
+use crate::http::status::StatusCode;
 use crate::json::{HttpError, Json, read_json};
 use crate::store::{self, Store, User};
 
@@ -62,7 +63,7 @@ pub fn create(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     Ok(Answer::write(move |store| {
         let post = store.create_post(user.id, &input.title, &input.body)?;
         let location = format!("/api/posts/{}", post.id);
-        Ok((201, Json(post))
+        Ok((StatusCode::CREATED, Json(post))
             .into_response()
             .with_header("Location", location))
     }))
@@ -91,7 +92,7 @@ pub fn delete(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     Ok(Answer::write(move |store| {
         check_author(store, id, &user)?;
         store.delete_post(id)?;
-        Ok(Response::empty(204))
+        Ok(Response::empty(StatusCode::NO_CONTENT))
     }))
 }
 
@@ -183,9 +184,10 @@ fn post_id(request: &Request<'_>) -> Result<i64, HttpError> {
 fn check_author(store: &Store, id: i64, user: &User) -> Result<(), HttpError> {
     match store.post_author(id)? {
         None => Err(HttpError::not_found()),
-        Some(author) if author != user.id => {
-            Err(HttpError::new(403, "only the author may change this post"))
-        }
+        Some(author) if author != user.id => Err(HttpError::new(
+            StatusCode::FORBIDDEN,
+            "only the author may change this post",
+        )),
         Some(_) => Ok(()),
     }
 }

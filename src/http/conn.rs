@@ -40,6 +40,7 @@ use crate::http::parse::{self, Framing, Head, HeaderSpan, ParseError, ParseLimit
 use crate::http::read_buf::ReadBuf;
 use crate::http::request::Request;
 use crate::http::response::{self, Body, BodyFraming, BodySlice, ConnectionHeader, Response};
+use crate::http::status::StatusCode;
 
 /// Stop answering pipelined requests while this much output is waiting.
 const OUTPUT_HIGH_WATER: usize = 64 * 1024;
@@ -150,7 +151,7 @@ pub enum Next<'a> {
 /// A request the connection will not process, and why.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Rejection<'a> {
-    pub status: u16,
+    pub status: StatusCode,
     /// The request's path, if its request line got that far (it decides the error's format).
     pub path: Option<&'a str>,
 }
@@ -160,7 +161,7 @@ pub struct Rejection<'a> {
 pub struct Exchange<'a> {
     /// `None` for input that was not a request (rejected before it was parsed).
     pub request: Option<RequestLine<'a>>,
-    pub status: u16,
+    pub status: StatusCode,
     /// Body bytes sent (0 for HEAD and event streams).
     pub body_bytes: u64,
 }
@@ -390,8 +391,8 @@ impl Conn {
                             consumed: head.len + decoder.consumed(),
                         }),
                         Ok(false) => Step::NeedMore,
-                        Err(ChunkedError::Invalid(_)) => Step::Reject(400),
-                        Err(ChunkedError::TooLarge) => Step::Reject(413),
+                        Err(ChunkedError::Invalid(_)) => Step::Reject(StatusCode::BAD_REQUEST),
+                        Err(ChunkedError::TooLarge) => Step::Reject(StatusCode::CONTENT_TOO_LARGE),
                     }
                 }
                 Phase::Dispatched(_) | Phase::Rejected => {
@@ -491,7 +492,7 @@ impl Conn {
             None => {
                 self.phase = Phase::Rejected;
                 Next::Reject(Rejection {
-                    status: 400,
+                    status: StatusCode::BAD_REQUEST,
                     path: parse::request_path(data),
                 })
             }
@@ -499,7 +500,7 @@ impl Conn {
     }
 
     /// Rejects the input with `status`: its error response will be the last one.
-    fn reject(&mut self, status: u16) -> Next<'_> {
+    fn reject(&mut self, status: StatusCode) -> Next<'_> {
         self.phase = Phase::Rejected;
         Next::Reject(Rejection {
             status,
@@ -698,7 +699,7 @@ impl Conn {
     }
 
     /// The access-log entry for the request at the front of the buffer.
-    fn exchange(&self, request: &Buffered, status: u16, body_bytes: u64) -> Exchange<'_> {
+    fn exchange(&self, request: &Buffered, status: StatusCode, body_bytes: u64) -> Exchange<'_> {
         let data = self.read_buf.data();
         let text = |span: parse::Span| std::str::from_utf8(span.of(data)).unwrap_or("-");
         Exchange {
@@ -736,7 +737,7 @@ impl Conn {
             env.date.imf_fixdate(),
             connection,
         );
-        if is_head || !response::status_allows_body(status) {
+        if is_head || !status.allows_body() {
             return None;
         }
         match body {
@@ -964,7 +965,7 @@ impl Conn {
     }
 
     fn expire_request(&mut self) -> Expired<'_> {
-        match self.reject(408) {
+        match self.reject(StatusCode::REQUEST_TIMEOUT) {
             Next::Reject(rejection) => Expired::Reject(rejection),
             next => unreachable!("reject() gave {next:?}"),
         }
@@ -977,7 +978,7 @@ enum Step {
     /// The state advanced (head parsed, waiting for its body); look again.
     Continue,
     Complete(Buffered),
-    Reject(u16),
+    Reject(StatusCode),
 }
 
 #[cfg(test)]
@@ -1015,7 +1016,7 @@ mod tests {
                 request.target(),
                 String::from_utf8_lossy(request.body())
             );
-            Answer::Now(Response::text(200, text))
+            Answer::Now(Response::text(StatusCode::OK, text))
         })
     }
 
@@ -1199,8 +1200,8 @@ mod tests {
                 Answer::Now(response) => self.conn.respond(response, &mut env, record),
                 Answer::Defer => self.conn.defer(),
                 Answer::Stream(first, last_id) => {
-                    let response =
-                        Response::empty(200).with_header("Content-Type", "text/event-stream");
+                    let response = Response::empty(StatusCode::OK)
+                        .with_header("Content-Type", "text/event-stream");
                     self.conn
                         .open_stream(response, first, last_id, &mut env, record);
                 }
@@ -1549,7 +1550,7 @@ mod tests {
         // A client that half-closes still gets the answer its job computes.
         h.finish();
         assert_eq!(h.end, End::Open);
-        h.finish_job(Response::text(200, "slow"));
+        h.finish_job(Response::text(StatusCode::OK, "slow"));
         let slow = echoed("slow", None);
         assert_eq!(h.take_sent(), [slow, echoed("GET /fast ", None)].concat());
         assert_eq!(h.end, End::Closed);
@@ -1566,7 +1567,7 @@ mod tests {
             }
             next => panic!("expected the request again, got {next:?}"),
         }
-        h.finish_job(Response::text(200, "ready"));
+        h.finish_job(Response::text(StatusCode::OK, "ready"));
         assert_eq!(h.take_sent(), echoed("ready", None));
     }
 
@@ -1593,7 +1594,7 @@ mod tests {
         h.take_sent();
         // Pipelined bytes and later input are discarded, never answered.
         assert_eq!(h.conn.wants_input(), Input::Discard);
-        let mut push = |h: &mut Harness, id| h.conn.push_event(id, b"data: x\n\n", &mut h.buffers);
+        let push = |h: &mut Harness, id| h.conn.push_event(id, b"data: x\n\n", &mut h.buffers);
         assert_eq!(push(&mut h, Some(2)), Pushed::Skipped, "sent in the replay");
         assert_eq!(push(&mut h, Some(3)), Pushed::Queued);
         assert_eq!(push(&mut h, None), Pushed::Queued);
@@ -1655,7 +1656,7 @@ mod tests {
         let mut h = Harness::new(defer_slow());
         h.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n");
         assert!(!h.conn.shut_down(&mut h.buffers));
-        h.finish_job(Response::text(200, "slow"));
+        h.finish_job(Response::text(StatusCode::OK, "slow"));
         assert_eq!(h.take_sent(), echoed("slow", Some("close")));
         assert_eq!(h.end, End::Lingering);
 
@@ -1776,7 +1777,7 @@ mod tests {
                     len: 5,
                 },
             };
-            Answer::Now(Response::empty(200).with_body(body))
+            Answer::Now(Response::empty(StatusCode::OK).with_body(body))
         })
     }
 
@@ -1807,8 +1808,10 @@ mod tests {
             Box::new(|request| {
                 let bytes: Arc<[u8]> = vec![b'x'; 100 * 1024].into();
                 match request.path() {
-                    "/big" => Answer::Now(Response::empty(200).with_body(Body::shared(bytes))),
-                    _ => Answer::Now(Response::text(200, "small")),
+                    "/big" => {
+                        Answer::Now(Response::empty(StatusCode::OK).with_body(Body::shared(bytes)))
+                    }
+                    _ => Answer::Now(Response::text(StatusCode::OK, "small")),
                 }
             })
         };

@@ -16,6 +16,8 @@
 use std::fmt;
 use std::mem::MaybeUninit;
 
+use crate::http::status::StatusCode;
+
 /// How much the parser may buffer and accept; every limit maps to one status code.
 #[derive(Clone, Copy, Debug)]
 pub struct ParseLimits {
@@ -150,15 +152,15 @@ pub enum ParseError {
 
 impl ParseError {
     /// The response status for this error.
-    pub fn status(self) -> u16 {
+    pub fn status(self) -> StatusCode {
         match self {
-            ParseError::BadRequest(_) => 400,
-            ParseError::BodyTooLarge => 413,
-            ParseError::UriTooLong => 414,
-            ParseError::ExpectationFailed => 417,
-            ParseError::HeadTooLarge => 431,
-            ParseError::UnsupportedTransferCoding => 501,
-            ParseError::VersionNotSupported => 505,
+            ParseError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ParseError::BodyTooLarge => StatusCode::CONTENT_TOO_LARGE,
+            ParseError::UriTooLong => StatusCode::URI_TOO_LONG,
+            ParseError::ExpectationFailed => StatusCode::EXPECTATION_FAILED,
+            ParseError::HeadTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            ParseError::UnsupportedTransferCoding => StatusCode::NOT_IMPLEMENTED,
+            ParseError::VersionNotSupported => StatusCode::HTTP_VERSION_NOT_SUPPORTED,
         }
     }
 }

@@ -1,12 +1,14 @@
 //! The request as handlers see it: a borrowed view over the connection's read buffer.
 //!
-//! Nothing is copied: method, target and header fields are slices of the head bytes the parser
-//! validated, and the body is the (decoded) slice that follows it. A handler that defers its
-//! work to a helper thread takes an [`OwnedRequest`] along: one copy of the head and body.
+//! Nothing is copied: target and header fields are slices of the head bytes the parser
+//! validated, the method is a [`Method`] (an extension method borrows its token), and the body
+//! is the (decoded) slice that follows the head. A handler that defers its work to a helper
+//! thread takes an [`OwnedRequest`] along: one copy of the head and body.
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
+use crate::http::method::Method;
 use crate::http::parse::{Head, HeaderSpan, TargetForm, Version};
 
 /// One HTTP request, valid for the duration of the handler call.
@@ -14,7 +16,7 @@ use crate::http::parse::{Head, HeaderSpan, TargetForm, Version};
 pub struct Request<'a> {
     /// The parsed head `head` was parsed into (for [`Request::to_owned`]).
     parsed: Head,
-    method: &'a str,
+    method: Method<'a>,
     target: &'a str,
     path: &'a str,
     query: Option<&'a str>,
@@ -34,8 +36,8 @@ pub struct Request<'a> {
 impl<'a> Request<'a> {
     /// Builds the view from a parsed head. `head_bytes` is the buffer `head` was parsed from
     /// (at least `head.len` bytes; the head's spans index it).
-    /// Fails only if the method or target is not UTF-8, which httparse already rules out for
-    /// every byte it accepts.
+    /// Fails only if the method is not a token or the target is not UTF-8, which httparse
+    /// already rules out for every byte it accepts.
     pub(crate) fn new(
         head: &Head,
         head_bytes: &'a [u8],
@@ -44,7 +46,7 @@ impl<'a> Request<'a> {
         peer: SocketAddr,
         secure: bool,
     ) -> Option<Request<'a>> {
-        let method = std::str::from_utf8(head.method.of(head_bytes)).ok()?;
+        let method = Method::from_bytes(head.method.of(head_bytes))?;
         let target = std::str::from_utf8(head.target.of(head_bytes)).ok()?;
         let path_and_query = match head.target_form {
             TargetForm::Origin | TargetForm::Asterisk | TargetForm::Authority => target,
@@ -135,8 +137,8 @@ impl<'a> Request<'a> {
             .map(|(_, value)| value)
     }
 
-    /// The method token, case-sensitive (RFC 9110 §9.1).
-    pub fn method(&self) -> &'a str {
+    /// The method (case-sensitive, RFC 9110 §9.1: `get` is an extension method, not GET).
+    pub fn method(&self) -> Method<'a> {
         self.method
     }
 
@@ -253,13 +255,32 @@ mod tests {
     fn splits_path_and_query_and_finds_headers() {
         let input = b"GET /a/b?x=1&y HTTP/1.1\r\nHost: h\r\nAccept: a\r\naccept: b\r\n\r\nbody";
         with_request(input, |request| {
-            assert_eq!(request.method(), "GET");
+            assert_eq!(request.method(), Method::Get);
             assert_eq!(request.path(), "/a/b");
             assert_eq!(request.query(), Some("x=1&y"));
             assert_eq!(request.header("ACCEPT"), Some(&b"a"[..]));
             assert_eq!(request.headers_named("accept").count(), 2);
             assert_eq!(request.body(), b"body");
         });
+    }
+
+    #[test]
+    fn methods_are_typed_and_extension_methods_kept_as_sent() {
+        let cases: &[(&[u8], Method<'_>)] = &[
+            (b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", Method::Get),
+            (b"PATCH / HTTP/1.1\r\nHost: h\r\n\r\n", Method::Patch),
+            (
+                b"get / HTTP/1.1\r\nHost: h\r\n\r\n",
+                Method::Extension("get"),
+            ),
+            (
+                b"PROPFIND / HTTP/1.1\r\nHost: h\r\n\r\n",
+                Method::Extension("PROPFIND"),
+            ),
+        ];
+        for (input, method) in cases {
+            with_request(input, |request| assert_eq!(request.method(), *method));
+        }
     }
 
     #[test]
@@ -270,7 +291,7 @@ mod tests {
             let request = request.with_params(&params);
             let owned = request.to_owned();
             let seen = owned.with(|copy| {
-                assert_eq!(copy.method(), "POST");
+                assert_eq!(copy.method(), Method::Post);
                 assert_eq!(copy.path(), "/p/7");
                 assert_eq!(copy.query_param("x").as_deref(), Some("1"));
                 assert_eq!(copy.header("x-a"), Some(&b"b"[..]));

@@ -5,7 +5,7 @@
 //!
 //! Every head carries `Server`, `Date` and, where a body is allowed, `Content-Length`
 //! (RFC 9110 §8.6); 1xx, 204 and 304 responses carry neither a body nor a length
-//! (RFC 9110 §15.3.5, §15.4.5).
+//! (RFC 9110 §15.3.5, §15.4.5; [`StatusCode::allows_body`]).
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::http::date::IMF_FIXDATE_LEN;
+use crate::http::status::StatusCode;
 
 /// What follows the head.
 #[derive(Debug, Default)]
@@ -173,14 +174,14 @@ impl Body {
 /// An HTTP response under construction.
 #[derive(Debug)]
 pub struct Response {
-    status: u16,
+    status: StatusCode,
     headers: Vec<(&'static str, Cow<'static, str>)>,
     body: Body,
 }
 
 impl Response {
     /// A response with no header fields (beyond the ones the server adds) and no body.
-    pub fn empty(status: u16) -> Response {
+    pub fn empty(status: StatusCode) -> Response {
         Response {
             status,
             headers: Vec::new(),
@@ -189,7 +190,7 @@ impl Response {
     }
 
     /// A `text/plain; charset=utf-8` response.
-    pub fn text(status: u16, text: impl Into<Cow<'static, str>>) -> Response {
+    pub fn text(status: StatusCode, text: impl Into<Cow<'static, str>>) -> Response {
         let body = match text.into() {
             Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
             Cow::Owned(text) => Cow::Owned(text.into_bytes()),
@@ -200,21 +201,21 @@ impl Response {
     }
 
     /// A `text/html; charset=utf-8` response.
-    pub fn html(status: u16, html: impl Into<Cow<'static, str>>) -> Response {
+    pub fn html(status: StatusCode, html: impl Into<Cow<'static, str>>) -> Response {
         let mut response = Response::text(status, html);
         response.set_header("Content-Type", "text/html; charset=utf-8");
         response
     }
 
     /// A redirect to `location` (absolute or relative reference, RFC 9110 §10.2.2).
-    pub fn redirect(status: u16, location: impl Into<Cow<'static, str>>) -> Response {
-        Response::text(status, reason_phrase(status).unwrap_or("Redirect"))
+    pub fn redirect(status: StatusCode, location: impl Into<Cow<'static, str>>) -> Response {
+        Response::text(status, status.reason_phrase().unwrap_or("Redirect"))
             .with_header("Location", location)
     }
 
     /// The standard error response: the status and its reason phrase as plain text.
-    pub fn error(status: u16) -> Response {
-        let text = match status_line(status) {
+    pub fn error(status: StatusCode) -> Response {
+        let text = match status.status_line() {
             Some(line) => Cow::Borrowed(&line["HTTP/1.1 ".len()..]),
             None => Cow::Owned(format!("{status}\r\n")),
         };
@@ -240,7 +241,7 @@ impl Response {
         self
     }
 
-    pub fn status(&self) -> u16 {
+    pub fn status(&self) -> StatusCode {
         self.status
     }
 
@@ -257,7 +258,7 @@ impl Response {
     }
 
     /// Splits the response into head fields and body for encoding.
-    pub(crate) fn into_parts(self) -> (u16, Vec<(&'static str, Cow<'static, str>)>, Body) {
+    pub(crate) fn into_parts(self) -> (StatusCode, Vec<(&'static str, Cow<'static, str>)>, Body) {
         (self.status, self.headers, self.body)
     }
 }
@@ -284,11 +285,6 @@ pub enum ConnectionHeader {
     Close,
 }
 
-/// Whether a response with this status may carry content (and therefore `Content-Length`).
-pub fn status_allows_body(status: u16) -> bool {
-    !(100..200).contains(&status) && status != 204 && status != 304
-}
-
 /// How the body after a head is delimited (RFC 9112 §6.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BodyFraming {
@@ -305,18 +301,18 @@ pub enum BodyFraming {
 /// statuses that allow a body.
 pub fn encode_head(
     out: &mut Vec<u8>,
-    status: u16,
+    status: StatusCode,
     headers: &[(&'static str, Cow<'static, str>)],
     framing: BodyFraming,
     date: &[u8; IMF_FIXDATE_LEN],
     connection: ConnectionHeader,
 ) {
     // The common prefix of every response, written in one copy; 200 is the fast path.
-    match status_line(status) {
+    match status.status_line() {
         Some(line) => out.extend_from_slice(line.as_bytes()),
         None => {
             out.extend_from_slice(b"HTTP/1.1 ");
-            out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+            out.extend_from_slice(itoa::Buffer::new().format(status.as_u16()).as_bytes());
             out.extend_from_slice(b" \r\n");
         }
     }
@@ -335,7 +331,7 @@ pub fn encode_head(
         }
         out.extend_from_slice(b"\r\n");
     }
-    if status_allows_body(status) {
+    if status.allows_body() {
         match framing {
             BodyFraming::Length(length) => {
                 out.extend_from_slice(b"Content-Length: ");
@@ -386,50 +382,6 @@ fn hex_digits(mut n: usize, buf: &mut [u8; 16]) -> &[u8] {
 /// The interim `100 Continue` response (RFC 9110 §15.2.1).
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// The reason phrase for `status`, if it is one we send.
-pub fn reason_phrase(status: u16) -> Option<&'static str> {
-    status_line(status).map(|line| line["HTTP/1.1 000 ".len()..].trim_end())
-}
-
-/// Whole status lines for the statuses we send, so encoding one is a single copy.
-fn status_line(status: u16) -> Option<&'static str> {
-    Some(match status {
-        100 => "HTTP/1.1 100 Continue\r\n",
-        200 => "HTTP/1.1 200 OK\r\n",
-        201 => "HTTP/1.1 201 Created\r\n",
-        204 => "HTTP/1.1 204 No Content\r\n",
-        206 => "HTTP/1.1 206 Partial Content\r\n",
-        301 => "HTTP/1.1 301 Moved Permanently\r\n",
-        302 => "HTTP/1.1 302 Found\r\n",
-        303 => "HTTP/1.1 303 See Other\r\n",
-        304 => "HTTP/1.1 304 Not Modified\r\n",
-        307 => "HTTP/1.1 307 Temporary Redirect\r\n",
-        308 => "HTTP/1.1 308 Permanent Redirect\r\n",
-        400 => "HTTP/1.1 400 Bad Request\r\n",
-        401 => "HTTP/1.1 401 Unauthorized\r\n",
-        403 => "HTTP/1.1 403 Forbidden\r\n",
-        404 => "HTTP/1.1 404 Not Found\r\n",
-        405 => "HTTP/1.1 405 Method Not Allowed\r\n",
-        408 => "HTTP/1.1 408 Request Timeout\r\n",
-        409 => "HTTP/1.1 409 Conflict\r\n",
-        411 => "HTTP/1.1 411 Length Required\r\n",
-        412 => "HTTP/1.1 412 Precondition Failed\r\n",
-        413 => "HTTP/1.1 413 Content Too Large\r\n",
-        414 => "HTTP/1.1 414 URI Too Long\r\n",
-        415 => "HTTP/1.1 415 Unsupported Media Type\r\n",
-        416 => "HTTP/1.1 416 Range Not Satisfiable\r\n",
-        417 => "HTTP/1.1 417 Expectation Failed\r\n",
-        422 => "HTTP/1.1 422 Unprocessable Content\r\n",
-        429 => "HTTP/1.1 429 Too Many Requests\r\n",
-        431 => "HTTP/1.1 431 Request Header Fields Too Large\r\n",
-        500 => "HTTP/1.1 500 Internal Server Error\r\n",
-        501 => "HTTP/1.1 501 Not Implemented\r\n",
-        503 => "HTTP/1.1 503 Service Unavailable\r\n",
-        505 => "HTTP/1.1 505 HTTP Version Not Supported\r\n",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,7 +398,10 @@ mod tests {
 
     #[test]
     fn text_response_head() {
-        let head = encode(Response::text(200, "hello"), ConnectionHeader::Omit);
+        let head = encode(
+            Response::text(StatusCode::OK, "hello"),
+            ConnectionHeader::Omit,
+        );
         assert_eq!(
             head,
             "HTTP/1.1 200 OK\r\nServer: looplight\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
@@ -456,7 +411,7 @@ mod tests {
 
     #[test]
     fn no_content_length_on_204_and_304() {
-        for status in [204, 304] {
+        for status in [StatusCode::NO_CONTENT, StatusCode::NOT_MODIFIED] {
             let head = encode(Response::empty(status), ConnectionHeader::Omit);
             assert!(!head.contains("Content-Length"), "{head}");
         }
@@ -464,7 +419,8 @@ mod tests {
 
     #[test]
     fn connection_header_and_unknown_status() {
-        let head = encode(Response::empty(299), ConnectionHeader::Close);
+        let status = StatusCode::from_u16(299).unwrap();
+        let head = encode(Response::empty(status), ConnectionHeader::Close);
         assert!(head.starts_with("HTTP/1.1 299 \r\n"), "{head}");
         assert!(
             head.ends_with("Content-Length: 0\r\nConnection: close\r\n\r\n"),
@@ -487,7 +443,7 @@ mod tests {
 
     #[test]
     fn chunked_framing_head() {
-        let (status, headers, _) = Response::empty(200).into_parts();
+        let (status, headers, _) = Response::empty(StatusCode::OK).into_parts();
         let mut out = Vec::new();
         encode_head(
             &mut out,
@@ -506,16 +462,22 @@ mod tests {
 
     #[test]
     fn header_values_cannot_split_the_response() {
-        let response = Response::empty(200).with_header("X-Evil", "a\r\nSet-Cookie: b");
+        let response = Response::empty(StatusCode::OK).with_header("X-Evil", "a\r\nSet-Cookie: b");
         let head = encode(response, ConnectionHeader::Omit);
         assert!(head.contains("X-Evil: a  Set-Cookie: b\r\n"), "{head}");
     }
 
     #[test]
     fn error_body_and_reason() {
-        let response = Response::error(404);
-        assert_eq!(response.body().len(), "404 Not Found\r\n".len() as u64);
-        assert_eq!(reason_phrase(404), Some("Not Found"));
-        assert_eq!(reason_phrase(431), Some("Request Header Fields Too Large"));
+        let response = Response::error(StatusCode::NOT_FOUND);
+        let Body::Bytes(text) = response.body() else {
+            panic!("{:?}", response.body());
+        };
+        assert_eq!(&text[..], b"404 Not Found\r\n");
+        let unnamed = Response::error(StatusCode::from_u16(299).unwrap());
+        let Body::Bytes(text) = unnamed.body() else {
+            panic!("{:?}", unnamed.body());
+        };
+        assert_eq!(&text[..], b"299\r\n");
     }
 }

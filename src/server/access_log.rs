@@ -50,7 +50,7 @@ impl AccessLog {
             None => buf.push(b'-'),
         }
         buf.extend_from_slice(b"\" ");
-        buf.extend_from_slice(itoa::Buffer::new().format(*status).as_bytes());
+        buf.extend_from_slice(itoa::Buffer::new().format(status.as_u16()).as_bytes());
         buf.push(b' ');
         if *body_bytes == 0 {
             buf.push(b'-');
@@ -94,6 +94,7 @@ fn push_escaped(buf: &mut Vec<u8>, text: &str) {
 mod tests {
     use super::*;
     use crate::http::conn::RequestLine;
+    use crate::http::status::StatusCode;
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
@@ -108,12 +109,12 @@ mod tests {
         };
         let answered = Exchange {
             request: Some(request),
-            status: 200,
+            status: StatusCode::OK,
             body_bytes: 12,
         };
         let rejected = Exchange {
             request: None,
-            status: 400,
+            status: StatusCode::BAD_REQUEST,
             body_bytes: 0,
         };
         log.record([127, 0, 0, 1].into(), &date, &answered);

@@ -36,6 +36,7 @@ use crate::http::conn::{
 use crate::http::date::DateCache;
 use crate::http::request::Request;
 use crate::http::response::{BodySlice, Response};
+use crate::http::status::StatusCode;
 use crate::jobs::{Job, Outcome, Responder};
 use crate::router::{App, Reply};
 use crate::server::access_log::AccessLog;
@@ -445,7 +446,7 @@ impl Conn {
     fn answer_plain_http(&mut self, ctx: &mut Ctx<'_>) {
         self.transport.drop_tls();
         let response = Response::text(
-            400,
+            StatusCode::BAD_REQUEST,
             "400 Bad Request: this port speaks HTTPS, use an https:// URL\n",
         );
         let (mut env, log) = ctx.env_and_log(self.http.peer().ip());
@@ -550,8 +551,13 @@ impl Conn {
 /// Calls the app for `request`. A panicking handler costs its own request a 500, nothing more;
 /// so does a handler that asks to prepare a request it was already prepared for (a bug).
 fn call_app(app: &App, request: &Request<'_>) -> Reply {
-    let internal_error =
-        || Reply::Now(app.error_for_path(500, Some(request.path()), request.is_secure()));
+    let internal_error = || {
+        Reply::Now(app.error_for_path(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(request.path()),
+            request.is_secure(),
+        ))
+    };
     match catch_unwind(AssertUnwindSafe(|| app.handle(request))) {
         Ok(Reply::Prepare(_)) if request.prepared() => internal_error(),
         Ok(reply) => reply,

@@ -116,6 +116,7 @@ fn run_helper(
 mod tests {
     use super::*;
     use crate::http::response::Response;
+    use crate::http::status::StatusCode;
     use std::time::Duration;
 
     #[test]
@@ -126,7 +127,7 @@ mod tests {
         let key = |slot| ConnId { slot, serial: 1 };
         pool.submit(
             key(1),
-            Box::new(|responder| responder.respond(Response::empty(204))),
+            Box::new(|responder| responder.respond(Response::empty(StatusCode::NO_CONTENT))),
         );
         pool.submit(key(2), Box::new(|_responder| panic!("handler bug")));
         let mut seen = Vec::new();
@@ -141,6 +142,12 @@ mod tests {
             }));
         }
         seen.sort();
-        assert_eq!(seen, vec![(1, 204), (2, 500)]);
+        assert_eq!(
+            seen,
+            vec![
+                (1, StatusCode::NO_CONTENT),
+                (2, StatusCode::INTERNAL_SERVER_ERROR)
+            ]
+        );
     }
 }

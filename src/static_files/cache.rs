@@ -22,6 +22,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use super::encoding::Compressed;
 use super::root::{Root, status_for};
+use crate::http::status::StatusCode;
 
 /// How long a cached answer is trusted without looking at the disk.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
@@ -76,7 +77,7 @@ pub enum Resolved {
     File(Rc<FileInfo>),
     Dir,
     /// Not servable: the status to answer with (404, 403, …).
-    Missing(u16),
+    Missing(StatusCode),
 }
 
 /// A lookup's result: for a file not held in memory, the file opened by the lookup.
@@ -127,7 +128,7 @@ impl FileCache {
             Resolved::Dir => true,
             // A miss says something about the path (404, 403) and is kept; a failure of the
             // server's own (500, or 503 when out of descriptors) must not outlive its cause.
-            Resolved::Missing(status) => *status < 500,
+            Resolved::Missing(status) => !status.is_server_error(),
         };
         self.remove(relative);
         if cacheable && self.budget > 0 {
@@ -165,7 +166,7 @@ impl FileCache {
             return (Resolved::Dir, None);
         }
         if !metadata.is_file() {
-            return (Resolved::Missing(404), None);
+            return (Resolved::Missing(StatusCode::NOT_FOUND), None);
         }
         if let Some(Entry {
             resolved: Resolved::File(info),
@@ -315,12 +316,12 @@ mod tests {
         // Misses are cached for the same second, then looked up again.
         assert!(matches!(
             cache.lookup(&root, Path::new("b.txt"), later).resolved,
-            Resolved::Missing(404)
+            Resolved::Missing(StatusCode::NOT_FOUND)
         ));
         std::fs::write(dir.path().join("b.txt"), "b").unwrap();
         assert!(matches!(
             cache.lookup(&root, Path::new("b.txt"), later).resolved,
-            Resolved::Missing(404)
+            Resolved::Missing(StatusCode::NOT_FOUND)
         ));
         let later = later + REVALIDATE_AFTER;
         assert!(matches!(

@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::IntoResponse;
 use crate::http::accept::{FULL_QUALITY, preferences};
 use crate::http::response::Response;
+use crate::http::status::StatusCode;
 use crate::json::Json;
 
 /// Entries listed at most; a larger directory is cut short (and says so).
@@ -69,7 +70,7 @@ struct Listing<'a> {
 /// or HTML. Its cost grows with the directory: it runs on a helper thread.
 pub fn listing(dir: File, url_path: &str, wants_json: bool) -> Response {
     let Ok((entries, truncated)) = read_entries(dir) else {
-        return Response::error(500);
+        return Response::error(StatusCode::INTERNAL_SERVER_ERROR);
     };
     let listing = Listing {
         path: url_path,
@@ -79,7 +80,7 @@ pub fn listing(dir: File, url_path: &str, wants_json: bool) -> Response {
     if wants_json {
         return Json(listing).into_response().with_header("Vary", "Accept");
     }
-    Response::html(200, html(&listing)).with_header("Vary", "Accept")
+    Response::html(StatusCode::OK, html(&listing)).with_header("Vary", "Accept")
 }
 
 /// Whether `Accept` (RFC 9110 §12.5.1) weighs `application/json` above zero and at least as

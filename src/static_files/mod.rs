@@ -36,8 +36,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::http::method::Method;
 use crate::http::request::Request;
 use crate::http::response::{Body, Response};
+use crate::http::status::StatusCode;
 use crate::router::Reply;
 use cache::{FileCache, FileInfo, Lookup, Resolved, content_type};
 use conditional::{Precondition, Validators};
@@ -157,14 +159,20 @@ impl StaticFiles {
     pub fn serve(&self, request: &Request<'_>, path: &str) -> Reply {
         // 1. Method.
         match request.method() {
-            "GET" | "HEAD" => {}
-            "OPTIONS" => return Reply::Now(Response::empty(200).with_header("Allow", ALLOW)),
-            _ => return Reply::Now(Response::error(405).with_header("Allow", ALLOW)),
+            Method::Get | Method::Head => {}
+            Method::Options => {
+                return Reply::Now(Response::empty(StatusCode::OK).with_header("Allow", ALLOW));
+            }
+            _ => {
+                return Reply::Now(
+                    Response::error(StatusCode::METHOD_NOT_ALLOWED).with_header("Allow", ALLOW),
+                );
+            }
         }
         // 2. Path.
         let relative = match sanitize(path) {
             Ok(relative) => relative,
-            Err(404) => return self.not_found(request, path),
+            Err(StatusCode::NOT_FOUND) => return self.not_found(request, path),
             Err(status) => return Reply::Now(refusal(status)),
         };
         let Lookup { resolved, file } = self.lookup(&relative);
@@ -175,7 +183,7 @@ impl StaticFiles {
             }
             Resolved::File(info) => info,
             Resolved::Dir => return self.serve_dir(request, path, &relative),
-            Resolved::Missing(404) => return self.not_found(request, path),
+            Resolved::Missing(StatusCode::NOT_FOUND) => return self.not_found(request, path),
             Resolved::Missing(status) => return Reply::Now(refusal(status)),
         };
         self.serve_file(request, &relative, &info, file)
@@ -190,7 +198,7 @@ impl StaticFiles {
         let Lookup { resolved, file } = self.lookup(&index);
         match resolved {
             Resolved::File(info) => self.serve_file(request, &index, &info, file),
-            Resolved::Missing(404) if self.options.list_dirs => {
+            Resolved::Missing(StatusCode::NOT_FOUND) if self.options.list_dirs => {
                 match self.root.open_beneath(relative) {
                     Ok(dir) => {
                         let wants_json =
@@ -201,7 +209,9 @@ impl StaticFiles {
                     Err(error) => Reply::Now(refusal(status_for(&error))),
                 }
             }
-            Resolved::Missing(404) | Resolved::Dir => self.not_found(request, path),
+            Resolved::Missing(StatusCode::NOT_FOUND) | Resolved::Dir => {
+                self.not_found(request, path)
+            }
             Resolved::Missing(status) => Reply::Now(refusal(status)),
         }
     }
@@ -238,16 +248,16 @@ impl StaticFiles {
                     offset: 0,
                     len: info.len,
                 },
-                (None, None) => return Reply::Now(Response::error(404)),
+                (None, None) => return Reply::Now(Response::error(StatusCode::NOT_FOUND)),
             };
             return Reply::Now(
-                Response::empty(404)
+                Response::empty(StatusCode::NOT_FOUND)
                     .with_header("Content-Type", content_type(page))
                     .with_header("Cache-Control", "no-cache")
                     .with_body(body),
             );
         }
-        Reply::Now(Response::error(404))
+        Reply::Now(Response::error(StatusCode::NOT_FOUND))
     }
 
     /// Steps 5–8 for a regular file.
@@ -275,7 +285,7 @@ impl StaticFiles {
                         copies.make(coding, &bytes);
                     });
                 }
-                None => return Reply::Now(Response::error(500)),
+                None => return Reply::Now(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
             };
         let cache_control = if self.options.immutable_fingerprinted && is_fingerprinted(relative) {
             IMMUTABLE.to_owned()
@@ -300,15 +310,19 @@ impl StaticFiles {
         let range_allowed = match conditional::evaluate(request, validators) {
             // RFC 9110 §15.4.5: the 304 carries the fields a 200 would have for caching.
             Precondition::NotModified => {
-                return Reply::Now(with_cache_headers(Response::empty(304)));
+                return Reply::Now(with_cache_headers(Response::empty(
+                    StatusCode::NOT_MODIFIED,
+                )));
             }
-            Precondition::Failed => return Reply::Now(Response::error(412)),
+            Precondition::Failed => {
+                return Reply::Now(Response::error(StatusCode::PRECONDITION_FAILED));
+            }
             Precondition::Proceed { range_allowed } => range_allowed,
         };
         // 7. Ranges: GET only (RFC 9110 §14.2).
         let range_header = request
             .header("range")
-            .filter(|_| range_allowed && request.method() == "GET");
+            .filter(|_| range_allowed && request.method() == Method::Get);
         let reply = range_header.map_or(RangeReply::Whole, |header| {
             range::resolve(header, variant.len)
         });
@@ -316,19 +330,19 @@ impl StaticFiles {
         let mut response = match reply {
             RangeReply::Unsatisfiable => {
                 return Reply::Now(
-                    Response::error(416)
+                    Response::error(StatusCode::RANGE_NOT_SATISFIABLE)
                         .with_header("Content-Range", format!("bytes */{}", variant.len))
                         .with_header("Accept-Ranges", "bytes"),
                 );
             }
-            RangeReply::Whole => Response::empty(200)
+            RangeReply::Whole => Response::empty(StatusCode::OK)
                 .with_header("Content-Type", content_type.clone())
                 .with_body(variant.data.body(0..variant.len)),
-            RangeReply::Single(range) => Response::empty(206)
+            RangeReply::Single(range) => Response::empty(StatusCode::PARTIAL_CONTENT)
                 .with_header("Content-Type", content_type.clone())
                 .with_header("Content-Range", range::content_range(&range, variant.len))
                 .with_body(variant.data.body(range)),
-            RangeReply::Multiple(ranges) => Response::empty(206)
+            RangeReply::Multiple(ranges) => Response::empty(StatusCode::PARTIAL_CONTENT)
                 .with_header(
                     "Content-Type",
                     format!("multipart/byteranges; boundary={}", range::BOUNDARY),
@@ -476,9 +490,9 @@ impl Data {
 
 /// The error response for a path that cannot be served; a 503 (out of descriptors) says when
 /// to come back.
-fn refusal(status: u16) -> Response {
+fn refusal(status: StatusCode) -> Response {
     let response = Response::error(status);
-    if status == 503 {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
         response.with_header("Retry-After", RETRY_AFTER_SECS)
     } else {
         response
@@ -505,7 +519,7 @@ fn redirect_to_slash(request: &Request<'_>) -> Response {
         location.push('?');
         location.push_str(query);
     }
-    Response::redirect(301, location)
+    Response::redirect(StatusCode::MOVED_PERMANENTLY, location)
 }
 
 /// A file name with a content hash: a segment of 8+ hex digits after the first, split on `.`

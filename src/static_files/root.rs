@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use percent_encoding::percent_decode_str;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 
+use crate::http::status::StatusCode;
+
 /// How files are opened. O_NONBLOCK: a FIFO someone dropped into the root must not block the
 /// loop on open.
 const OPEN_FLAGS: OFlags = OFlags::RDONLY
@@ -115,16 +117,18 @@ impl Root {
 }
 
 /// Turns the URL path into a relative filesystem path, or the status to refuse it with.
-pub fn sanitize(path: &str) -> Result<PathBuf, u16> {
+pub fn sanitize(path: &str) -> Result<PathBuf, StatusCode> {
     let mut relative = PathBuf::new();
     for raw_segment in path.split('/') {
         let segment: Cow<'_, [u8]> = percent_decode_str(raw_segment).into();
         match &*segment {
             b"" | b"." => continue,
-            b".." => return Err(400),
-            bytes if bytes.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) => return Err(400),
+            b".." => return Err(StatusCode::BAD_REQUEST),
+            bytes if bytes.iter().any(|&b| b == b'/' || b == b'\\' || b == 0) => {
+                return Err(StatusCode::BAD_REQUEST);
+            }
             // Dotfiles (.env, .git) are private: not found, rather than revealing they exist.
-            [b'.', ..] => return Err(404),
+            [b'.', ..] => return Err(StatusCode::NOT_FOUND),
             bytes => relative.push(std::ffi::OsStr::from_bytes(bytes)),
         }
     }
@@ -132,23 +136,25 @@ pub fn sanitize(path: &str) -> Result<PathBuf, u16> {
 }
 
 /// The status for a failed open.
-pub fn status_for(error: &io::Error) -> u16 {
+pub fn status_for(error: &io::Error) -> StatusCode {
     match error.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => 404,
-        io::ErrorKind::PermissionDenied => 403,
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StatusCode::NOT_FOUND,
+        io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
         _ => match error.raw_os_error() {
             // EXDEV: the path escapes the root; ELOOP: a symlink loop or a magic link.
             Some(code)
                 if code == rustix::io::Errno::XDEV.raw_os_error()
                     || code == rustix::io::Errno::LOOP.raw_os_error() =>
             {
-                403
+                StatusCode::FORBIDDEN
             }
-            Some(code) if code == rustix::io::Errno::NAMETOOLONG.raw_os_error() => 404,
+            Some(code) if code == rustix::io::Errno::NAMETOOLONG.raw_os_error() => {
+                StatusCode::NOT_FOUND
+            }
             // Out of descriptors or memory: the file is fine, the server is busy; ask the
             // client to come back (RFC 9110 §15.6.4) rather than report a fault.
-            Some(code) if is_resource_exhaustion(code) => 503,
-            _ => 500,
+            Some(code) if is_resource_exhaustion(code) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         },
     }
 }
@@ -175,16 +181,16 @@ mod tests {
     #[test]
     fn sanitize_rejects_escapes_and_hides_dotfiles() {
         let cases = [
-            ("/../etc/passwd", 400),
-            ("/%2e%2e/etc/passwd", 400),
-            ("/%2E%2E/etc/passwd", 400),
-            ("/a/..%2f..%2fetc", 400),
-            ("/a%5c..%5cb", 400),
-            ("/a\\..\\b", 400),
-            ("/foo%00.txt", 400),
-            ("/.env", 404),
-            ("/%2eenv", 404),
-            ("/dir/.git/config", 404),
+            ("/../etc/passwd", StatusCode::BAD_REQUEST),
+            ("/%2e%2e/etc/passwd", StatusCode::BAD_REQUEST),
+            ("/%2E%2E/etc/passwd", StatusCode::BAD_REQUEST),
+            ("/a/..%2f..%2fetc", StatusCode::BAD_REQUEST),
+            ("/a%5c..%5cb", StatusCode::BAD_REQUEST),
+            ("/a\\..\\b", StatusCode::BAD_REQUEST),
+            ("/foo%00.txt", StatusCode::BAD_REQUEST),
+            ("/.env", StatusCode::NOT_FOUND),
+            ("/%2eenv", StatusCode::NOT_FOUND),
+            ("/dir/.git/config", StatusCode::NOT_FOUND),
         ];
         for (path, status) in cases {
             assert_eq!(sanitize(path), Err(status), "{path}");
@@ -195,10 +201,16 @@ mod tests {
     fn running_out_of_descriptors_is_a_503() {
         for errno in [rustix::io::Errno::MFILE, rustix::io::Errno::NFILE] {
             let error = io::Error::from_raw_os_error(errno.raw_os_error());
-            assert_eq!(status_for(&error), 503);
+            assert_eq!(status_for(&error), StatusCode::SERVICE_UNAVAILABLE);
         }
-        assert_eq!(status_for(&io::Error::from(io::ErrorKind::NotFound)), 404);
-        assert_eq!(status_for(&io::Error::other("?")), 500);
+        assert_eq!(
+            status_for(&io::Error::from(io::ErrorKind::NotFound)),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_for(&io::Error::other("?")),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
     }
 
     /// Both ways of opening (openat2, and the canonical-path fallback for kernels without it)
@@ -229,7 +241,7 @@ mod tests {
                 let error = files.open_beneath(Path::new(name)).unwrap_err();
                 assert_eq!(
                     status_for(&error),
-                    403,
+                    StatusCode::FORBIDDEN,
                     "{name} without openat2: {without_openat2}"
                 );
             }
