@@ -15,6 +15,8 @@
 //! httparse parses the chunk-size number; the line around it is validated here, strictly, since
 //! a lenient chunk parser is the classic request-smuggling hole.
 
+use crate::http::parse;
+
 /// Longest chunk-size line (with extensions) or trailer line we buffer.
 pub const MAX_LINE_BYTES: usize = 4096;
 /// Largest trailer section we accept; trailer fields are read and discarded.
@@ -182,9 +184,7 @@ fn valid_trailer_field(line: &[u8]) -> bool {
     let Some(colon) = memchr::memchr(b':', line) else {
         return false;
     };
-    let is_tchar = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
-    colon > 0
-        && line[..colon].iter().all(is_tchar)
+    parse::is_token(&line[..colon])
         && line[colon + 1..]
             .iter()
             .all(|&b| b == b'\t' || !b.is_ascii_control())

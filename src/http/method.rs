@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::http::parse;
+
 /// A request method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Method<'a> {
@@ -49,7 +51,7 @@ impl<'a> Method<'a> {
             b"OPTIONS" => Method::Options,
             b"TRACE" => Method::Trace,
             b"PATCH" => Method::Patch,
-            _ if is_token(bytes) => Method::Extension(std::str::from_utf8(bytes).ok()?),
+            _ if parse::is_token(bytes) => Method::Extension(std::str::from_utf8(bytes).ok()?),
             _ => return None,
         })
     }
@@ -75,15 +77,6 @@ impl fmt::Display for Method<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// `token = 1*tchar` (RFC 9110 §5.6.2). Only extension methods are checked here; the parser
-/// (httparse) has already checked every method it hands on.
-fn is_token(bytes: &[u8]) -> bool {
-    !bytes.is_empty()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
 }
 
 #[cfg(test)]

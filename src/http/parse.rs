@@ -181,6 +181,14 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// `token = 1*tchar` (RFC 9110 §5.6.2): method names, field names, transfer codings.
+pub fn is_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b))
+}
+
 /// Parses the request head at the start of `buf`.
 ///
 /// Returns `Ok(None)` when more bytes are needed, `Ok(Some(head))` once the head is complete
