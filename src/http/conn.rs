@@ -1093,6 +1093,14 @@ mod tests {
             self.drive()
         }
 
+        /// The client sends `parts`, one write each (see [`each_way`]).
+        fn send_parts(&mut self, parts: &[&[u8]]) -> &mut Harness {
+            for part in parts {
+                self.send(part);
+            }
+            self
+        }
+
         /// The client closes its sending side.
         fn finish(&mut self) -> &mut Harness {
             self.client_done = true;
@@ -1327,6 +1335,12 @@ mod tests {
         whole
     }
 
+    /// Every way the tests send `input`: whole, and in two parts split at each byte.
+    fn each_way(input: &[u8]) -> Vec<Vec<&[u8]>> {
+        let splits = (1..input.len()).map(|at| vec![&input[..at], &input[at..]]);
+        std::iter::once(vec![input]).chain(splits).collect()
+    }
+
     const DATE: &str = "Date: Sun, 06 Nov 1994 08:49:37 GMT";
 
     /// The response `echo` gives, with the connection header line if any.
@@ -1399,17 +1413,32 @@ mod tests {
     #[test]
     fn expect_100_continue_is_answered_only_while_the_body_has_not_started() {
         // RFC 9110 §10.1.1.
-        let head =
+        let head: &[u8] =
             b"PUT /u HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n";
-        let mut h = Harness::new(echo());
-        h.send(head);
-        assert_eq!(h.take_sent(), "HTTP/1.1 100 Continue\r\n\r\n");
-        h.send(b"hi");
-        assert_eq!(h.take_sent(), echoed("PUT /u hi", None));
-        // Head and body together: the client is not waiting, so no interim response.
-        let mut h = Harness::new(echo());
-        h.send(&[&head[..], b"hi"].concat());
-        assert_eq!(h.take_sent(), echoed("PUT /u hi", None));
+        for parts in each_way(head) {
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            assert_eq!(h.take_sent(), "HTTP/1.1 100 Continue\r\n\r\n");
+            h.send(b"hi");
+            assert_eq!(h.take_sent(), echoed("PUT /u hi", None));
+        }
+        // Head and body together: the client is not waiting, so no interim response; unless
+        // the head arrived alone first.
+        let request = [head, b"hi"].concat();
+        for (at, parts) in each_way(&request).iter().enumerate() {
+            let mut h = Harness::new(echo());
+            h.send_parts(parts);
+            let interim = if at == head.len() {
+                "HTTP/1.1 100 Continue\r\n\r\n"
+            } else {
+                ""
+            };
+            assert_eq!(
+                h.take_sent(),
+                format!("{interim}{}", echoed("PUT /u hi", None)),
+                "split at {at}"
+            );
+        }
     }
 
     #[test]
@@ -1479,6 +1508,7 @@ mod tests {
             // RFC 9112 §6.3: chunked must be the final coding of a request.
             ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".into(), 400),
             ("GET / HTTP/2.0\r\nHost: x\r\n\r\n".into(), 505),
+            ("GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n".into(), 417),
             ("GET / HTTP/1.1\r\n\r\n".into(), 400),
             ("\x01\x02 garbage\r\n\r\n".into(), 400),
         ];
@@ -1500,31 +1530,34 @@ mod tests {
 
     #[test]
     fn a_lingering_close_drains_for_a_while_then_ends() {
-        let mut h = Harness::new(echo());
-        h.send(b"GET / HTTP/9.0\r\n\r\n");
-        assert_eq!(h.end, End::Lingering);
-        assert_eq!(h.conn.wants_input(), Input::Discard);
-        // The client's late bytes are read and dropped, not answered.
-        h.take_sent();
-        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!((h.take_sent().as_str(), h.end), ("", End::Lingering));
-        // Its FIN ends the connection.
-        h.finish();
-        assert_eq!(h.end, End::Closed);
+        let bad: &[u8] = b"GET / HTTP/9.0\r\n\r\n";
+        for parts in each_way(bad) {
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            assert_eq!(h.end, End::Lingering);
+            assert_eq!(h.conn.wants_input(), Input::Discard);
+            // The client's late bytes are read and dropped, not answered.
+            h.take_sent();
+            h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!((h.take_sent().as_str(), h.end), ("", End::Lingering));
+            // Its FIN ends the connection.
+            h.finish();
+            assert_eq!(h.end, End::Closed);
 
-        // A client that never stops sending is cut off.
-        let mut h = Harness::new(echo());
-        h.send(b"GET / HTTP/9.0\r\n\r\n");
-        h.send(&vec![b'x'; LINGER_MAX_BYTES + 1]);
-        assert_eq!(h.end, End::Closed);
+            // A client that never stops sending is cut off.
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            h.send(&vec![b'x'; LINGER_MAX_BYTES + 1]);
+            assert_eq!(h.end, End::Closed);
 
-        // A silent one is closed at the end of the linger.
-        let mut h = Harness::new(echo());
-        h.send(b"GET / HTTP/9.0\r\n\r\n");
-        assert_eq!(h.conn.deadline(&h.settings), h.now + LINGER_TIMEOUT);
-        h.advance(LINGER_TIMEOUT);
-        h.fire_timer();
-        assert_eq!(h.end, End::Closed);
+            // A silent one is closed at the end of the linger.
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            assert_eq!(h.conn.deadline(&h.settings), h.now + LINGER_TIMEOUT);
+            h.advance(LINGER_TIMEOUT);
+            h.fire_timer();
+            assert_eq!(h.end, End::Closed);
+        }
     }
 
     fn defer_slow() -> App {
@@ -1540,35 +1573,37 @@ mod tests {
 
     #[test]
     fn a_deferred_response_keeps_later_requests_waiting_in_order() {
-        let input = b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
-        let transcript = run_split_everywhere(input, false, defer_slow);
-        assert_eq!((transcript.sent.as_str(), transcript.end), ("", End::Open));
-
-        let mut h = Harness::new(defer_slow());
-        h.send(input);
-        assert_eq!(h.take_sent(), "");
-        // A client that half-closes still gets the answer its job computes.
-        h.finish();
-        assert_eq!(h.end, End::Open);
-        h.finish_job(Response::text(StatusCode::OK, "slow"));
-        let slow = echoed("slow", None);
-        assert_eq!(h.take_sent(), [slow, echoed("GET /fast ", None)].concat());
-        assert_eq!(h.end, End::Closed);
+        let input: &[u8] =
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
+        for parts in each_way(input) {
+            let mut h = Harness::new(defer_slow());
+            h.send_parts(&parts);
+            assert_eq!((h.take_sent().as_str(), h.end), ("", End::Open));
+            // A client that half-closes still gets the answer its job computes.
+            h.finish();
+            assert_eq!(h.end, End::Open);
+            h.finish_job(Response::text(StatusCode::OK, "slow"));
+            let slow = echoed("slow", None);
+            assert_eq!(h.take_sent(), [slow, echoed("GET /fast ", None)].concat());
+            assert_eq!(h.end, End::Closed);
+        }
     }
 
     #[test]
     fn a_request_handled_again_is_marked_prepared() {
-        let mut h = Harness::new(defer_slow());
-        h.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-        match h.conn.request_again() {
-            Next::Request(request) => {
-                assert!(request.prepared());
-                assert_eq!(request.path(), "/slow");
+        for parts in each_way(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n") {
+            let mut h = Harness::new(defer_slow());
+            h.send_parts(&parts);
+            match h.conn.request_again() {
+                Next::Request(request) => {
+                    assert!(request.prepared());
+                    assert_eq!(request.path(), "/slow");
+                }
+                next => panic!("expected the request again, got {next:?}"),
             }
-            next => panic!("expected the request again, got {next:?}"),
+            h.finish_job(Response::text(StatusCode::OK, "ready"));
+            assert_eq!(h.take_sent(), echoed("ready", None));
         }
-        h.finish_job(Response::text(StatusCode::OK, "ready"));
-        assert_eq!(h.take_sent(), echoed("ready", None));
     }
 
     fn stream_app() -> App {
@@ -1640,36 +1675,68 @@ mod tests {
         assert!(h.conn.shut_down(&mut h.buffers));
 
         // Between keep-alive requests: idle too.
-        let mut h = Harness::new(echo());
-        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert!(h.conn.shut_down(&mut h.buffers));
+        for parts in each_way(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") {
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            assert!(h.conn.shut_down(&mut h.buffers));
+        }
 
         // Part of a request read: it is finished and answered with Connection: close.
-        let mut h = Harness::new(echo());
-        h.send(b"GET /p HTTP/1.1\r\nHo");
-        assert!(!h.conn.shut_down(&mut h.buffers));
-        h.send(b"st: x\r\n\r\n");
-        assert_eq!(h.take_sent(), echoed("GET /p ", Some("close")));
-        assert_eq!(h.end, End::Lingering);
+        for parts in each_way(b"GET /p HTTP/1.1\r\nHo") {
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            assert!(!h.conn.shut_down(&mut h.buffers));
+            h.send(b"st: x\r\n\r\n");
+            assert_eq!(h.take_sent(), echoed("GET /p ", Some("close")));
+            assert_eq!(h.end, End::Lingering);
+        }
+
+        // Part of a body read: the same.
+        for parts in each_way(b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab") {
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            assert!(!h.conn.shut_down(&mut h.buffers));
+            h.send(b"cd");
+            assert_eq!(h.take_sent(), echoed("POST /b abcd", Some("close")));
+            assert_eq!(h.end, End::Lingering);
+        }
 
         // Waiting on a job: its answer is the last.
-        let mut h = Harness::new(defer_slow());
-        h.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert!(!h.conn.shut_down(&mut h.buffers));
-        h.finish_job(Response::text(StatusCode::OK, "slow"));
-        assert_eq!(h.take_sent(), echoed("slow", Some("close")));
-        assert_eq!(h.end, End::Lingering);
+        let input: &[u8] =
+            b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast HTTP/1.1\r\nHost: x\r\n\r\n";
+        for parts in each_way(input) {
+            let mut h = Harness::new(defer_slow());
+            h.send_parts(&parts);
+            assert!(!h.conn.shut_down(&mut h.buffers));
+            h.finish_job(Response::text(StatusCode::OK, "slow"));
+            assert_eq!(h.take_sent(), echoed("slow", Some("close")));
+            assert_eq!(h.end, End::Lingering);
+        }
+
+        // Sending a large body: it is finished, then the connection closes.
+        for parts in each_way(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n") {
+            let mut h = Harness::new(file_app());
+            h.client_window = Some(3);
+            h.send_parts(&parts);
+            assert!(!h.conn.shut_down(&mut h.buffers));
+            h.client_window = None;
+            h.drive();
+            assert!(h.take_sent().ends_with("\r\n\r\n23456"));
+            assert_eq!(h.end, End::Lingering);
+        }
 
         // An event stream ends with its last chunk.
-        let mut h = Harness::new(stream_app());
-        h.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
-        h.take_sent();
-        assert!(!h.conn.shut_down(&mut h.buffers));
-        h.drive();
-        assert_eq!(
-            (h.take_sent().as_str(), h.end),
-            ("0\r\n\r\n", End::Lingering)
-        );
+        for parts in each_way(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n") {
+            let mut h = Harness::new(stream_app());
+            h.send_parts(&parts);
+            h.take_sent();
+            assert!(!h.conn.shut_down(&mut h.buffers));
+            h.drive();
+            assert_eq!(
+                (h.take_sent().as_str(), h.end),
+                ("0\r\n\r\n", End::Lingering)
+            );
+        }
     }
 
     #[test]
@@ -1687,62 +1754,84 @@ mod tests {
         assert_eq!((h.take_sent().as_str(), h.end), ("", End::Closed));
 
         // Part of a head, then silence: 408 (RFC 9110 §15.5.9), timed from its first byte.
-        let mut h = Harness::new(echo());
-        h.advance(Duration::from_secs(1));
-        h.send(b"GET /slow-head HTTP/1.1\r\n");
-        assert_eq!(h.conn.deadline(&s), h.now + s.header_timeout);
-        h.advance(s.header_timeout);
-        h.fire_timer();
-        let sent = h.take_sent();
-        assert!(sent.starts_with("HTTP/1.1 408 "), "{sent}");
-        assert!(sent.contains("rejected Some(\"/slow-head\")"), "{sent}");
-        assert_eq!(h.end, End::Lingering);
+        for parts in each_way(b"GET /slow-head HTTP/1.1\r\n") {
+            let mut h = Harness::new(echo());
+            h.advance(Duration::from_secs(1));
+            let first_byte = h.now;
+            h.send(parts[0]);
+            h.advance(Duration::from_secs(1));
+            h.send_parts(&parts[1..]);
+            assert_eq!(h.conn.deadline(&s), first_byte + s.header_timeout);
+            h.advance(s.header_timeout);
+            h.fire_timer();
+            let sent = h.take_sent();
+            assert!(sent.starts_with("HTTP/1.1 408 "), "{sent}");
+            assert!(sent.contains("rejected Some(\"/slow-head\")"), "{sent}");
+            assert_eq!(h.end, End::Lingering);
+        }
 
         // A body that stalls: 408 after the body timeout from its last byte.
-        let mut h = Harness::new(echo());
-        h.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab");
-        assert_eq!(h.conn.deadline(&s), h.now + s.body_timeout);
-        h.advance(s.body_timeout);
-        h.fire_timer();
-        assert!(h.take_sent().starts_with("HTTP/1.1 408 "));
+        for parts in each_way(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab") {
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            assert_eq!(h.conn.deadline(&s), h.now + s.body_timeout);
+            h.advance(s.body_timeout);
+            h.fire_timer();
+            assert!(h.take_sent().starts_with("HTTP/1.1 408 "));
+        }
 
         // Between requests: the keep-alive timeout from the last response, then a quiet close.
-        let mut h = Harness::new(echo());
-        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        h.take_sent();
-        assert_eq!(h.conn.deadline(&s), h.now + s.keep_alive_timeout);
-        h.advance(s.keep_alive_timeout);
-        h.fire_timer();
-        assert_eq!((h.take_sent().as_str(), h.end), ("", End::Closed));
+        for parts in each_way(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") {
+            let mut h = Harness::new(echo());
+            h.send_parts(&parts);
+            h.take_sent();
+            assert_eq!(h.conn.deadline(&s), h.now + s.keep_alive_timeout);
+            h.advance(s.keep_alive_timeout);
+            h.fire_timer();
+            assert_eq!((h.take_sent().as_str(), h.end), ("", End::Closed));
+        }
 
         // A job that never comes back: closed after the write timeout.
-        let mut h = Harness::new(defer_slow());
-        h.send(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(h.conn.deadline(&s), h.now + s.write_timeout);
-        h.advance(s.write_timeout);
-        h.fire_timer();
-        assert_eq!(h.end, End::Closed);
+        for parts in each_way(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n") {
+            let mut h = Harness::new(defer_slow());
+            h.send_parts(&parts);
+            assert_eq!(h.conn.deadline(&s), h.now + s.write_timeout);
+            h.advance(s.write_timeout);
+            h.fire_timer();
+            assert_eq!(h.end, End::Closed);
+        }
 
-        // A client that reads nothing: closed after the write timeout.
-        let mut h = Harness::new(echo());
-        h.client_window = Some(0);
-        h.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(h.conn.deadline(&s), h.now + s.write_timeout);
-        h.advance(s.write_timeout);
-        h.fire_timer();
-        assert_eq!(h.end, End::Closed);
+        // A client that reads nothing: closed after the write timeout; one that reads a little
+        // in time is not.
+        for parts in each_way(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") {
+            let mut h = Harness::new(echo());
+            h.client_window = Some(0);
+            h.send_parts(&parts);
+            assert_eq!(h.conn.deadline(&s), h.now + s.write_timeout);
+            h.advance(s.write_timeout);
+            h.client_window = Some(1);
+            h.fire_timer();
+            assert_eq!(h.end, End::Open);
+            assert_eq!(h.conn.deadline(&s), h.now + s.write_timeout);
+            h.advance(s.write_timeout);
+            h.client_window = Some(0);
+            h.fire_timer();
+            assert_eq!(h.end, End::Closed);
+        }
 
         // An idle event stream gets a heartbeat comment.
-        let mut h = Harness::new(stream_app());
-        h.send(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n");
-        h.take_sent();
-        assert_eq!(h.conn.deadline(&s), h.now + s.sse_heartbeat);
-        h.advance(s.sse_heartbeat);
-        h.fire_timer();
-        assert_eq!(
-            (h.take_sent().as_str(), h.end),
-            ("e\r\n: keep-alive\n\n\r\n", End::Open)
-        );
+        for parts in each_way(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n") {
+            let mut h = Harness::new(stream_app());
+            h.send_parts(&parts);
+            h.take_sent();
+            assert_eq!(h.conn.deadline(&s), h.now + s.sse_heartbeat);
+            h.advance(s.sse_heartbeat);
+            h.fire_timer();
+            assert_eq!(
+                (h.take_sent().as_str(), h.end),
+                ("e\r\n: keep-alive\n\n\r\n", End::Open)
+            );
+        }
     }
 
     fn temp_file(bytes: &[u8]) -> std::fs::File {
@@ -1815,23 +1904,29 @@ mod tests {
                 }
             })
         };
-        let mut h = Harness::new(app());
-        h.client_window = Some(10);
-        h.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!(
-            h.log.len(),
-            1,
-            "the second request waits for the first body"
-        );
-        assert_eq!(h.conn.wants_input(), Input::Nothing);
-        h.client_window = None;
-        h.drive();
-        assert_eq!(h.log.len(), 2);
-        let sent = h.take_sent();
-        assert!(
-            sent.ends_with(&echoed("small", None)[..]),
-            "...{}",
-            &sent[sent.len() - 200..]
-        );
+        let input: &[u8] =
+            b"GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\n\r\n";
+        for parts in each_way(input) {
+            let mut h = Harness::new(app());
+            h.client_window = Some(10);
+            h.send_parts(&parts);
+            assert_eq!(
+                h.log.len(),
+                1,
+                "the second request waits for the first body"
+            );
+            assert_eq!(h.conn.wants_input(), Input::Nothing);
+            h.client_window = None;
+            h.drive();
+            assert_eq!(h.log.len(), 2);
+            let big_head = format!(
+                "HTTP/1.1 200 OK\r\nServer: looplight\r\n{DATE}\r\nContent-Length: 102400\r\n\r\n"
+            );
+            let expected = [big_head, "x".repeat(100 * 1024), echoed("small", None)].concat();
+            assert!(
+                h.take_sent() == expected,
+                "the big body, then the small response"
+            );
+        }
     }
 }
