@@ -34,6 +34,9 @@ pub mod tls;
 pub mod topics;
 pub mod transport;
 
+#[cfg(test)]
+mod test_support;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
