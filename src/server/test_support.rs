@@ -1,9 +1,9 @@
 //! What the server's unit tests share: connected loopback socket pairs (the server's end
 //! non-blocking, as the loop has it; the client's blocking with short timeouts, so a bug is a
 //! failure, not a hang), one test certificate with the rustls configurations that serve and
-//! trust it, and a TLS client over a blocking socket.
+//! trust it, a TLS client over a blocking socket, and a client-side HTTP response reader.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -90,3 +90,61 @@ pub fn tls_client(socket: TcpStream) -> StreamOwned<ClientConnection, TcpStream>
 pub trait ClientStream: Read + Write + Send {}
 
 impl<T: Read + Write + Send> ClientStream for T {}
+
+/// One HTTP response as a client reads it: the head, and a `Content-Length` body.
+#[derive(Debug)]
+pub struct ReadResponse {
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl ReadResponse {
+    pub fn status(&self) -> u16 {
+        self.head[9..12].parse().unwrap()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (field, value) = line.split_once(':')?;
+            field.eq_ignore_ascii_case(name).then_some(value.trim())
+        })
+    }
+}
+
+/// Reads one response from `stream`; `buf` keeps bytes read past it (pipelined responses).
+pub fn read_response(stream: &mut impl Read, buf: &mut Vec<u8>) -> ReadResponse {
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|window| window == b"\r\n\r\n") {
+            break at + 4;
+        }
+        fill(stream, buf);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let mut response = ReadResponse {
+        head,
+        body: Vec::new(),
+    };
+    let len: usize = response
+        .header("content-length")
+        .map_or(0, |len| len.parse().unwrap());
+    while buf.len() < head_end + len {
+        fill(stream, buf);
+    }
+    response.body = buf[head_end..head_end + len].to_vec();
+    buf.drain(..head_end + len);
+    response
+}
+
+/// Reads once more into `buf`; the peer closing first is a failure.
+fn fill(stream: &mut impl Read, buf: &mut Vec<u8>) {
+    let mut chunk = [0; 16 * 1024];
+    match stream.read(&mut chunk) {
+        Ok(0) => panic!(
+            "the server closed mid-response; got {:?}",
+            String::from_utf8_lossy(buf)
+        ),
+        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+        Err(error) => panic!("reading a response: {error}"),
+    }
+}
