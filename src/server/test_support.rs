@@ -112,7 +112,7 @@ impl ReadResponse {
 }
 
 /// Reads one response from `stream`; `buf` keeps bytes read past it (pipelined responses).
-pub fn read_response(stream: &mut impl Read, buf: &mut Vec<u8>) -> ReadResponse {
+pub fn read_response<R: Read + ?Sized>(stream: &mut R, buf: &mut Vec<u8>) -> ReadResponse {
     let head_end = loop {
         if let Some(at) = buf.windows(4).position(|window| window == b"\r\n\r\n") {
             break at + 4;
@@ -136,7 +136,7 @@ pub fn read_response(stream: &mut impl Read, buf: &mut Vec<u8>) -> ReadResponse 
 }
 
 /// Reads once more into `buf`; the peer closing first is a failure.
-fn fill(stream: &mut impl Read, buf: &mut Vec<u8>) {
+fn fill<R: Read + ?Sized>(stream: &mut R, buf: &mut Vec<u8>) {
     let mut chunk = [0; 16 * 1024];
     match stream.read(&mut chunk) {
         Ok(0) => panic!(
