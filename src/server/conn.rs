@@ -564,3 +564,382 @@ fn call_app(app: &App, request: &Request<'_>) -> Reply {
         Err(_) => internal_error(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::net::TcpStream as StdTcpStream;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::SystemTime;
+
+    use mio::{Events, Poll, Token, Waker};
+    use socket2::SockRef;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::server::test_support::{
+        ClientStream, ReadResponse, deadline, read_response, socket_pair, time_left, tls_client,
+        tls_server_config,
+    };
+
+    const WAKER: Token = Token(0);
+    const SOCKET: Token = Token(1);
+    const ID: ConnId = ConnId { slot: 1, serial: 1 };
+
+    /// What the loop lends a connection, built from real parts, and a poller for one socket and
+    /// the helper pool's waker.
+    struct Harness {
+        app: App,
+        settings: Settings,
+        date: DateCache,
+        log: AccessLog,
+        buffers: BufferPool,
+        pool: HelperPool,
+        topics: Topics,
+        poll: Poll,
+        events: Events,
+    }
+
+    impl Harness {
+        fn new(app: App) -> Harness {
+            let poll = Poll::new().unwrap();
+            let waker = Arc::new(Waker::new(poll.registry(), WAKER).unwrap());
+            let mut date = DateCache::new();
+            date.refresh(SystemTime::now());
+            Harness {
+                app,
+                settings: Config::defaults().connection_settings(),
+                date,
+                log: AccessLog::new(false),
+                buffers: BufferPool::default(),
+                pool: HelperPool::new(1, waker).unwrap(),
+                topics: Topics::default(),
+                poll,
+                events: Events::with_capacity(8),
+            }
+        }
+
+        fn ctx(&mut self) -> Ctx<'_> {
+            Ctx {
+                app: &self.app,
+                settings: &self.settings,
+                date: &self.date,
+                log: &mut self.log,
+                buffers: &mut self.buffers,
+                pool: &self.pool,
+                topics: &mut self.topics,
+                now: Instant::now(),
+            }
+        }
+
+        /// A connection on the server's end of a loopback pair (registered for every
+        /// readiness change), and the client's end.
+        fn open(&mut self, secure: bool) -> (Conn, StdTcpStream) {
+            let (mut socket, client) = socket_pair();
+            self.poll
+                .registry()
+                .register(&mut socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
+                .unwrap();
+            let transport = if secure {
+                let session = rustls::ServerConnection::new(tls_server_config()).unwrap();
+                Transport::tls(socket, session)
+            } else {
+                Transport::plain(socket)
+            };
+            let peer = client.local_addr().unwrap();
+            (Conn::new(transport, peer, ID, Instant::now()), client)
+        }
+
+        /// Waits for the socket or the waker; socket events go to `conn` as the loop hands them
+        /// over. Returns whether the socket had one.
+        fn wait(&mut self, conn: &mut Conn, deadline: Instant, waiting_for: &str) -> bool {
+            let left = time_left(deadline, waiting_for);
+            self.poll.poll(&mut self.events, Some(left)).unwrap();
+            let mut socket = false;
+            for event in self.events.iter() {
+                if event.token() == SOCKET {
+                    conn.on_event(event);
+                    socket = true;
+                }
+            }
+            socket
+        }
+
+        /// Drives `conn` as the loop does (again at once after a yield, else on its socket's
+        /// next event) until `done` accepts the flow of a turn. Job outcomes are not delivered.
+        fn drive_until(&mut self, conn: &mut Conn, mut done: impl FnMut(&Flow) -> bool) -> Flow {
+            let deadline = deadline();
+            loop {
+                let flow = conn.drive(&mut self.ctx());
+                if done(&flow) {
+                    return flow;
+                }
+                match flow {
+                    Flow::Close => panic!("closed early"),
+                    Flow::Yield => {}
+                    Flow::Open => while !self.wait(conn, deadline, "the socket") {},
+                }
+            }
+        }
+
+        /// The next outcome the helper pool sends back (socket events meanwhile are recorded
+        /// on `conn`, not acted on).
+        fn job_outcome(&mut self, conn: &mut Conn) -> Outcome {
+            let deadline = deadline();
+            loop {
+                if let Some((key, outcome)) = self.pool.finished().next() {
+                    assert_eq!(key, conn.id);
+                    return outcome;
+                }
+                self.wait(conn, deadline, "the job");
+            }
+        }
+    }
+
+    fn get(path: &str) -> String {
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")
+    }
+
+    /// Reads `count` responses.
+    fn read_responses(client: &mut dyn ClientStream, count: usize) -> Vec<ReadResponse> {
+        let mut buf = Vec::new();
+        (0..count)
+            .map(|_| read_response(&mut *client, &mut buf))
+            .collect()
+    }
+
+    /// Reads until the end of the stream.
+    fn read_to_end(client: &mut StdTcpStream) -> Vec<u8> {
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).unwrap();
+        rest
+    }
+
+    fn body(response: &ReadResponse) -> &str {
+        std::str::from_utf8(&response.body).unwrap()
+    }
+
+    fn bodies(responses: &[ReadResponse]) -> Vec<&str> {
+        responses.iter().map(body).collect()
+    }
+
+    /// The app the tests talk to: `/a` and `/b` say their names, `/boom` panics; and the
+    /// number of requests its handlers were called for.
+    fn app() -> (App, Rc<Cell<usize>>) {
+        let handled = Rc::new(Cell::new(0));
+        let counted = |reply: fn() -> Response| {
+            let handled = Rc::clone(&handled);
+            move |_: &Request<'_>| {
+                handled.set(handled.get() + 1);
+                reply()
+            }
+        };
+        let mut app = App::new();
+        app.get("/a", counted(|| Response::text(200, "a")));
+        app.get("/b", counted(|| Response::text(200, "b")));
+        app.get("/boom", counted(|| panic!("a handler bug")));
+        (app, handled)
+    }
+
+    #[test]
+    fn a_request_gets_its_response_and_the_clients_eof_closes() {
+        let (app, handled) = app();
+        let mut harness = Harness::new(app);
+        let (mut conn, mut client) = harness.open(false);
+        client.write_all(get("/a").as_bytes()).unwrap();
+        let flow = harness.drive_until(&mut conn, |_| handled.get() == 1);
+        assert_eq!(flow, Flow::Open, "kept alive for the next request");
+        let response = read_responses(&mut client, 1).remove(0);
+        assert_eq!(response.status(), 200);
+        assert_eq!(body(&response), "a");
+        assert_eq!(response.header("connection"), None);
+        drop(client);
+        let flow = harness.drive_until(&mut conn, |flow| *flow != Flow::Open);
+        assert_eq!(flow, Flow::Close);
+    }
+
+    #[test]
+    fn pipelined_requests_are_answered_in_order() {
+        let (app, handled) = app();
+        let mut harness = Harness::new(app);
+        let (mut conn, mut client) = harness.open(false);
+        client
+            .write_all((get("/b") + &get("/a")).as_bytes())
+            .unwrap();
+        let flow = harness.drive_until(&mut conn, |_| handled.get() == 2);
+        assert_eq!(flow, Flow::Open);
+        assert_eq!(bodies(&read_responses(&mut client, 2)), ["b", "a"]);
+        drop(client);
+        let flow = harness.drive_until(&mut conn, |flow| *flow != Flow::Open);
+        assert_eq!(flow, Flow::Close);
+    }
+
+    #[test]
+    fn connection_close_ends_with_the_response_then_eof() {
+        let (app, handled) = app();
+        let mut harness = Harness::new(app);
+        let (mut conn, mut client) = harness.open(false);
+        let request = "GET /a HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+        client.write_all(request.as_bytes()).unwrap();
+        let flow = harness.drive_until(&mut conn, |_| handled.get() == 1);
+        // Our side is shut down; the connection lingers until the client's EOF.
+        assert_eq!(flow, Flow::Open);
+        let response = read_responses(&mut client, 1).remove(0);
+        assert_eq!(body(&response), "a");
+        assert_eq!(response.header("connection"), Some("close"));
+        assert_eq!(read_to_end(&mut client), b"", "EOF after the response");
+        drop(client);
+        let flow = harness.drive_until(&mut conn, |flow| *flow != Flow::Open);
+        assert_eq!(flow, Flow::Close);
+    }
+
+    #[test]
+    fn a_panicking_handler_costs_its_request_a_500_and_nothing_more() {
+        let (app, handled) = app();
+        let mut harness = Harness::new(app);
+        let (mut conn, mut client) = harness.open(false);
+        client
+            .write_all((get("/boom") + &get("/a")).as_bytes())
+            .unwrap();
+        let flow = harness.drive_until(&mut conn, |_| handled.get() == 2);
+        assert_eq!(flow, Flow::Open);
+        let responses = read_responses(&mut client, 2);
+        assert_eq!(responses[0].status(), 500);
+        assert_eq!(responses[1].status(), 200);
+        assert_eq!(body(&responses[1]), "a");
+    }
+
+    #[test]
+    fn a_deferred_request_waits_for_its_job_outcome() {
+        let dispatched = Rc::new(Cell::new(false));
+        let (mut app, handled) = app();
+        app.get("/later", {
+            let dispatched = Rc::clone(&dispatched);
+            move |_| {
+                dispatched.set(true);
+                Reply::later(|| Response::text(200, "later"))
+            }
+        });
+        let mut harness = Harness::new(app);
+        let (mut conn, mut client) = harness.open(false);
+        client.write_all(get("/later").as_bytes()).unwrap();
+        let flow = harness.drive_until(&mut conn, |_| dispatched.get());
+        assert_eq!(flow, Flow::Open);
+        // Driven again (readiness is a hint), it still has nothing to say.
+        assert_eq!(conn.drive(&mut harness.ctx()), Flow::Open);
+        assert_eq!(conn.interest(), Interest::READABLE);
+        client.set_nonblocking(true).unwrap();
+        let nothing = client.read(&mut [0; 64]).unwrap_err();
+        assert_eq!(nothing.kind(), io::ErrorKind::WouldBlock, "no response yet");
+        client.set_nonblocking(false).unwrap();
+
+        let outcome = harness.job_outcome(&mut conn);
+        assert_eq!(conn.on_job_done(outcome, &mut harness.ctx()), Flow::Open);
+        let response = read_responses(&mut client, 1).remove(0);
+        assert_eq!(body(&response), "later");
+        // Kept alive: the next request is answered on the loop.
+        client.write_all(get("/a").as_bytes()).unwrap();
+        let flow = harness.drive_until(&mut conn, |_| handled.get() == 1);
+        assert_eq!(flow, Flow::Open);
+        assert_eq!(bodies(&read_responses(&mut client, 1)), ["a"]);
+    }
+
+    #[test]
+    fn a_turn_answers_at_most_requests_per_wake_then_yields() {
+        let (app, handled) = app();
+        let mut harness = Harness::new(app);
+        let (mut conn, mut client) = harness.open(false);
+        // One write, well under a segment: the requests arrive together.
+        let requests = get("/a").repeat(REQUESTS_PER_WAKE + 1);
+        client.write_all(requests.as_bytes()).unwrap();
+        let flow = harness.drive_until(&mut conn, |_| handled.get() > 0);
+        assert_eq!(flow, Flow::Yield);
+        assert_eq!(handled.get(), REQUESTS_PER_WAKE);
+        let client = thread::spawn(move || read_responses(&mut client, REQUESTS_PER_WAKE + 1));
+        let flow = harness.drive_until(&mut conn, |flow| *flow == Flow::Close);
+        assert_eq!(flow, Flow::Close);
+        assert_eq!(client.join().unwrap().len(), REQUESTS_PER_WAKE + 1);
+        assert_eq!(handled.get(), REQUESTS_PER_WAKE + 1);
+    }
+
+    #[test]
+    fn a_turn_writes_at_most_bytes_per_wake_then_yields() {
+        const BODY: usize = 4 * 1024 * 1024;
+        let dispatched = Rc::new(Cell::new(false));
+        let mut app = App::new();
+        app.get("/big", {
+            let dispatched = Rc::clone(&dispatched);
+            move |_| {
+                dispatched.set(true);
+                Response::text(200, "x".repeat(BODY))
+            }
+        });
+        let mut harness = Harness::new(app);
+        let (mut conn, mut client) = harness.open(false);
+        // Deterministic socket sizes: the send buffer holds several turns' worth, so the first
+        // write takes a full turn; the two buffers together hold far less than the body, so
+        // output is left over.
+        let socket = SockRef::from(&*conn.transport.socket_mut());
+        socket.set_send_buffer_size(4 * BYTES_PER_WAKE).unwrap();
+        SockRef::from(&client)
+            .set_recv_buffer_size(2 * BYTES_PER_WAKE)
+            .unwrap();
+        assert!(socket.send_buffer_size().unwrap() >= 2 * BYTES_PER_WAKE);
+        client.write_all(get("/big").as_bytes()).unwrap();
+        // The client is not reading yet: the turn that answers writes one step, and yields.
+        let flow = harness.drive_until(&mut conn, |_| dispatched.get());
+        assert_eq!(flow, Flow::Yield);
+        assert!(conn.has_output());
+
+        let client = thread::spawn(move || read_responses(&mut client, 1).remove(0));
+        let flow = harness.drive_until(&mut conn, |flow| *flow == Flow::Close);
+        assert_eq!(flow, Flow::Close);
+        let response = client.join().unwrap();
+        assert_eq!(response.body.len(), BODY);
+        assert!(response.body.iter().all(|&byte| byte == b'x'));
+    }
+
+    #[test]
+    fn https_requests_are_answered_over_tls() {
+        let (app, handled) = app();
+        let mut harness = Harness::new(app);
+        let (mut conn, client) = harness.open(true);
+        let client = thread::spawn(move || {
+            let mut client = tls_client(client);
+            let both = get("/a") + &get("/b");
+            client.write_all(both.as_bytes()).unwrap();
+            let responses = read_responses(&mut client, 2);
+            client.conn.send_close_notify();
+            client.flush().unwrap();
+            responses
+        });
+        let flow = harness.drive_until(&mut conn, |flow| *flow != Flow::Open);
+        assert_eq!(flow, Flow::Close, "the client's close_notify ends it");
+        assert_eq!(handled.get(), 2);
+        assert_eq!(bodies(&client.join().unwrap()), ["a", "b"]);
+    }
+
+    #[test]
+    fn plain_http_on_the_tls_port_is_told_so_in_plain_http() {
+        let (app, handled) = app();
+        let mut harness = Harness::new(app);
+        let (mut conn, mut client) = harness.open(true);
+        let client = thread::spawn(move || {
+            client.write_all(get("/a").as_bytes()).unwrap();
+            let mut buf = Vec::new();
+            let response = read_response(&mut client, &mut buf);
+            client.read_to_end(&mut buf).unwrap();
+            (response, buf)
+        });
+        let flow = harness.drive_until(&mut conn, |flow| *flow == Flow::Close);
+        assert_eq!(flow, Flow::Close);
+        let (response, after) = client.join().unwrap();
+        assert_eq!(response.status(), 400);
+        assert!(body(&response).contains("https://"), "{}", body(&response));
+        assert_eq!(response.header("connection"), Some("close"));
+        assert_eq!(after, b"");
+        assert_eq!(handled.get(), 0, "not a request for the app");
+    }
+}

@@ -34,6 +34,9 @@ pub mod tls;
 pub mod topics;
 pub mod transport;
 
+#[cfg(test)]
+mod test_support;
+
 use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -597,5 +600,254 @@ fn raise_open_file_limit() {
     if limit.current != limit.maximum {
         limit.current = limit.maximum;
         let _ = setrlimit(Resource::Nofile, limit);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdTcpStream;
+    use std::rc::Rc;
+    use std::sync::mpsc;
+    use std::sync::{Arc, Mutex};
+    use std::thread;
+
+    use clap::Parser;
+    use socket2::SockRef;
+
+    use super::*;
+    use crate::http::response::Response;
+    use crate::router::Reply;
+    use crate::server::test_support::{TIMEOUT, deadline, read_response, time_left};
+
+    /// The defaults, on an ephemeral port, quiet, with `args` added.
+    fn config(args: &[&str]) -> Config {
+        let base = ["looplight", "--addr", "127.0.0.1:0", "--quiet"];
+        Config::parse_from(base.iter().chain(args))
+    }
+
+    fn client(addr: SocketAddr) -> StdTcpStream {
+        let client = StdTcpStream::connect(addr).unwrap();
+        client.set_read_timeout(Some(TIMEOUT)).unwrap();
+        client.set_write_timeout(Some(TIMEOUT)).unwrap();
+        client
+    }
+
+    #[test]
+    fn out_of_descriptors_is_emfile_enfile_enobufs_and_enomem_only() {
+        let cases = [
+            (libc::EMFILE, true),
+            (libc::ENFILE, true),
+            (libc::ENOBUFS, true),
+            (libc::ENOMEM, true),
+            // One client's trouble: accept the next.
+            (libc::ECONNABORTED, false),
+            (libc::EPROTO, false),
+            (libc::EPERM, false),
+            (libc::EAGAIN, false),
+            (libc::EINTR, false),
+        ];
+        for (code, expected) in cases {
+            let error = io::Error::from_raw_os_error(code);
+            assert_eq!(is_out_of_descriptors(&error), expected, "{error}");
+        }
+        // Only the OS's codes count, not a kind that reads alike.
+        assert!(!is_out_of_descriptors(&io::ErrorKind::OutOfMemory.into()));
+        assert!(!is_out_of_descriptors(&io::Error::other(
+            "too many open files"
+        )));
+    }
+
+    #[test]
+    fn listen_gives_a_non_blocking_listener_whose_sockets_queue_little() {
+        let mut listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert_ne!(addr.port(), 0);
+        let socket = SockRef::from(&listener);
+        assert!(socket.reuse_address().unwrap());
+        assert_eq!(socket.tcp_notsent_lowat().unwrap(), MAX_UNSENT_BYTES);
+        // Non-blocking: with nobody waiting, accept says so instead of waiting.
+        let error = listener.accept().unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+
+        let client = client(addr);
+        let mut poll = Poll::new().unwrap();
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .unwrap();
+        let mut events = Events::with_capacity(4);
+        let deadline = deadline();
+        let (accepted, peer) = loop {
+            match listener.accept() {
+                Ok(accepted) => break accepted,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    let left = time_left(deadline, "the connection");
+                    poll.poll(&mut events, Some(left)).unwrap();
+                }
+                Err(error) => panic!("{error}"),
+            }
+        };
+        assert_eq!(peer, client.local_addr().unwrap());
+        // The point of setting it on the listener: accepted sockets inherit it.
+        let accepted = SockRef::from(&accepted);
+        assert_eq!(accepted.tcp_notsent_lowat().unwrap(), MAX_UNSENT_BYTES);
+    }
+
+    #[test]
+    fn bind_to_port_zero_reports_the_port_bound() {
+        let server = Server::bind(config(&[])).unwrap();
+        let addr = server.local_addr();
+        assert_eq!(addr.ip(), std::net::Ipv4Addr::LOCALHOST);
+        assert_ne!(addr.port(), 0);
+        assert!(server.tls_addr().is_none());
+        assert!(server.certificate().is_none());
+        // Listening there: the kernel completes the handshake before any accept.
+        client(addr);
+    }
+
+    #[test]
+    fn bind_with_https_binds_a_second_port_and_makes_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("site.db");
+        let db = db.to_str().unwrap();
+        let args = ["--tls-addr", "127.0.0.1:0", "--tls-self-signed", "--db", db];
+        let server = Server::bind(config(&args)).unwrap();
+        let tls_addr = server.tls_addr().expect("HTTPS is on");
+        assert_ne!(tls_addr.port(), 0);
+        assert_ne!(tls_addr, server.local_addr());
+        let certificate = server.certificate().expect("HTTPS is on");
+        assert!(certificate.generated);
+        assert!(certificate.cert_path.starts_with(dir.path()));
+        client(tls_addr);
+    }
+
+    #[test]
+    fn bind_refuses_flags_that_do_not_go_together() {
+        let error = Server::bind(config(&["--tls-addr", "127.0.0.1:0"])).err();
+        let error = error.expect("--tls-addr without a certificate");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+        assert!(error.to_string().contains("--tls-addr"), "{error}");
+    }
+
+    /// The loop `Server::run` builds (plain HTTP only), without signal handlers: signals are
+    /// process-wide and this binary runs tests in parallel, so a test starts the shutdown
+    /// itself (the integration tests send real signals to a real process).
+    fn event_loop(server: Server, app: App) -> EventLoop {
+        let Server {
+            poll,
+            mut listener,
+            config,
+            ..
+        } = server;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .unwrap();
+        let mut signals = Signals::new(std::iter::empty::<i32>()).unwrap();
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).unwrap());
+        app.publisher().wake_with(Arc::clone(&waker));
+        let pool = HelperPool::new(HELPER_THREADS, waker).unwrap();
+        EventLoop {
+            poll,
+            listener: Some(listener),
+            tls_listener: None,
+            tls: None,
+            signals,
+            conns: Slab::new(),
+            timers: Timers::default(),
+            shared: Shared {
+                date: DateCache::new(),
+                log: AccessLog::new(!config.quiet),
+                buffers: BufferPool::default(),
+                pool,
+                topics: Topics::default(),
+                app,
+                settings: config.connection_settings(),
+                config,
+            },
+            now: Instant::now(),
+            next_serial: 0,
+            accept_blocked: false,
+            accept_retry_at: None,
+            yielded: Vec::new(),
+            shutdown_deadline: None,
+        }
+    }
+
+    /// Step 3 of one tick of `EventLoop::run`, for what a test does before calling it.
+    fn handle_events(event_loop: &mut EventLoop, events: &mut Events, deadline: Instant) {
+        let left = time_left(deadline, "the loop's events");
+        event_loop.poll.poll(events, Some(left)).unwrap();
+        event_loop.now = Instant::now();
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => event_loop.accept(false),
+                WAKER => event_loop.finish_jobs(),
+                SIGNALS | TLS_LISTENER => {}
+                Token(slot) => {
+                    if let Some(conn) = event_loop.conns.get_mut(slot) {
+                        conn.on_event(event);
+                        event_loop.drive(slot);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shutdown_closes_idle_connections_finishes_the_busy_one_and_run_returns() {
+        let server = Server::bind(config(&["--shutdown-timeout", "5"])).unwrap();
+        let addr = server.local_addr();
+        // The handler's job waits until the test lets it answer.
+        let dispatched = Rc::new(Cell::new(false));
+        let (let_answer, answer) = mpsc::channel::<()>();
+        let answer = Arc::new(Mutex::new(answer));
+        let mut app = App::new();
+        app.get("/slow", {
+            let dispatched = Rc::clone(&dispatched);
+            move |_| {
+                dispatched.set(true);
+                let answer = Arc::clone(&answer);
+                Reply::later(move || {
+                    let _ = answer.lock().unwrap().recv_timeout(TIMEOUT);
+                    Response::text(200, "finished")
+                })
+            }
+        });
+        let mut event_loop = event_loop(server, app);
+
+        let mut busy = client(addr);
+        busy.write_all(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut idle = client(addr);
+        let mut events = Events::with_capacity(16);
+        let deadline = deadline();
+        while !dispatched.get() || event_loop.conns.len() < 2 {
+            handle_events(&mut event_loop, &mut events, deadline);
+        }
+
+        event_loop.shut_down();
+        // The idle connection is closed at once, and nobody new is let in.
+        assert_eq!(idle.read(&mut [0; 64]).unwrap(), 0, "EOF");
+        let error = StdTcpStream::connect(addr).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+        // The busy one gets its response, its last, once the job answers.
+        let_answer.send(()).unwrap();
+        let reader = thread::spawn(move || {
+            let mut buf = Vec::new();
+            let response = read_response(&mut busy, &mut buf);
+            busy.read_to_end(&mut buf).unwrap();
+            (response, buf)
+        });
+        event_loop.run().unwrap();
+        assert!(event_loop.conns.is_empty());
+        let (response, after) = reader.join().unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body, b"finished");
+        assert_eq!(response.header("connection"), Some("close"));
+        assert_eq!(after, b"", "nothing after the last response");
     }
 }

@@ -358,3 +358,387 @@ impl TlsSession {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream as StdTcpStream;
+    use std::thread;
+    use std::time::Instant;
+
+    use mio::{Events, Interest, Poll, Token};
+
+    use super::*;
+    use crate::server::test_support::{
+        ClientStream, deadline, pattern, socket_pair, time_left, tls_client, tls_server_config,
+    };
+
+    /// The server's end of a loopback pair, driven as the loop drives it: each call goes on
+    /// until `WouldBlock`, and only then waits for readiness (edge-triggered), until a deadline.
+    struct ServerEnd {
+        transport: Transport,
+        buffers: BufferPool,
+        poll: Poll,
+        events: Events,
+        deadline: Instant,
+    }
+
+    impl ServerEnd {
+        fn new(mut transport: Transport) -> ServerEnd {
+            let poll = Poll::new().unwrap();
+            poll.registry()
+                .register(
+                    transport.socket_mut(),
+                    Token(0),
+                    Interest::READABLE | Interest::WRITABLE,
+                )
+                .unwrap();
+            ServerEnd {
+                transport,
+                buffers: BufferPool::default(),
+                poll,
+                events: Events::with_capacity(4),
+                deadline: deadline(),
+            }
+        }
+
+        /// Waits for the socket to change. Callers retry every operation after it.
+        fn wait(&mut self, waiting_for: &str) {
+            let left = time_left(self.deadline, waiting_for);
+            match self.poll.poll(&mut self.events, Some(left)) {
+                Err(error) if error.kind() != io::ErrorKind::Interrupted => panic!("{error}"),
+                _ => {}
+            }
+        }
+
+        /// The next bytes that arrive (empty at the end of the stream). TLS records the read
+        /// queued (the handshake) are sent while waiting.
+        fn read_some(&mut self) -> io::Result<Vec<u8>> {
+            let mut buf = vec![0; 16 * 1024];
+            loop {
+                match self.transport.read(&mut buf) {
+                    Ok(n) => return Ok(buf[..n].to_vec()),
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(error) => return Err(error),
+                }
+                match self.transport.send_pending() {
+                    Ok(0) => {}
+                    Ok(_) => continue,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(error) => return Err(error),
+                }
+                self.wait("input");
+            }
+        }
+
+        fn read_exact(&mut self, len: usize) -> Vec<u8> {
+            let mut got = Vec::new();
+            while got.len() < len {
+                let chunk = self.read_some().unwrap();
+                assert!(!chunk.is_empty(), "EOF after {} of {len} bytes", got.len());
+                got.extend_from_slice(&chunk);
+            }
+            assert_eq!(got.len(), len, "more bytes than were sent");
+            got
+        }
+
+        /// Repeats `op` until the socket takes it.
+        fn retry<T>(&mut self, mut op: impl FnMut(&mut Self) -> io::Result<T>) -> T {
+            loop {
+                match op(self) {
+                    Ok(value) => return value,
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        self.wait("room to write")
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                    Err(error) => panic!("{error}"),
+                }
+            }
+        }
+
+        /// Sends the TLS records still waiting.
+        fn flush(&mut self) {
+            while self.transport.has_pending() {
+                self.retry(|end| end.transport.send_pending());
+            }
+        }
+
+        fn write_all(&mut self, mut bytes: &[u8]) {
+            while !bytes.is_empty() {
+                let n = self.retry(|end| end.transport.write(bytes));
+                assert_ne!(n, 0, "the socket took nothing");
+                bytes = &bytes[n..];
+            }
+            self.flush();
+        }
+
+        /// Sends `len` bytes of `file` from `offset`, or up to its end; returns what was sent.
+        fn send_file_all(&mut self, file: &File, offset: u64, len: usize) -> usize {
+            let mut sent = 0;
+            while sent < len {
+                let n = self.retry(|end| {
+                    end.transport.send_file(
+                        file,
+                        offset + sent as u64,
+                        len - sent,
+                        &mut end.buffers,
+                    )
+                });
+                if n == 0 {
+                    break;
+                }
+                sent += n;
+            }
+            self.flush();
+            sent
+        }
+
+        fn shutdown_write(&mut self) {
+            self.retry(|end| end.transport.shutdown_write());
+        }
+    }
+
+    /// A connected pair: the server's end (plain, or TLS) and the client's blocking stream.
+    fn connect(secure: bool) -> (ServerEnd, Box<dyn ClientStream>) {
+        let (server, client) = socket_pair();
+        if secure {
+            let session = ServerConnection::new(tls_server_config()).unwrap();
+            let server = ServerEnd::new(Transport::tls(server, session));
+            (server, Box::new(tls_client(client)))
+        } else {
+            (ServerEnd::new(Transport::plain(server)), Box::new(client))
+        }
+    }
+
+    fn kind(secure: bool) -> &'static str {
+        if secure { "TLS" } else { "plain" }
+    }
+
+    /// Reads until the end of the stream. Over TLS that is a close_notify alert: a TCP close
+    /// without one is an error.
+    fn read_to_end(client: &mut dyn ClientStream) -> io::Result<Vec<u8>> {
+        let mut got = Vec::new();
+        client.read_to_end(&mut got)?;
+        Ok(got)
+    }
+
+    /// Runs the client's side of a test on its own thread.
+    fn spawn_client<T: Send + 'static>(
+        mut client: Box<dyn ClientStream>,
+        script: impl FnOnce(&mut dyn ClientStream) -> T + Send + 'static,
+    ) -> thread::JoinHandle<T> {
+        thread::spawn(move || script(&mut *client))
+    }
+
+    /// An unnamed temporary file holding `data`.
+    fn temp_file(data: &[u8]) -> File {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(data).unwrap();
+        file
+    }
+
+    #[test]
+    fn bytes_round_trip_both_ways_and_eof_reads_as_zero() {
+        for secure in [false, true] {
+            let (mut server, client) = connect(secure);
+            let request = pattern(100_000, 1);
+            let response = pattern(200_000, 2);
+            let client = spawn_client(client, {
+                let request = request.clone();
+                move |client| {
+                    client.write_all(&request).unwrap();
+                    client.flush().unwrap();
+                    read_to_end(client).unwrap()
+                }
+            });
+            assert_eq!(
+                server.read_exact(request.len()),
+                request,
+                "{}",
+                kind(secure)
+            );
+            server.write_all(&response);
+            server.shutdown_write();
+            assert_eq!(client.join().unwrap(), response, "{}", kind(secure));
+            // The client is gone: its end of the stream reads as 0 (over TLS without its
+            // close_notify too: HTTP framing tells a cut-short message, not TLS).
+            assert_eq!(server.read_some().unwrap(), b"", "{}", kind(secure));
+        }
+    }
+
+    #[test]
+    fn tls_handshake_negotiates_a_modern_version_and_http11() {
+        let (server, client) = socket_pair();
+        let session = ServerConnection::new(tls_server_config()).unwrap();
+        let mut server = ServerEnd::new(Transport::tls(server, session));
+        assert!(server.transport.is_secure());
+        let client = thread::spawn(move || {
+            let mut client = tls_client(client);
+            while client.conn.is_handshaking() {
+                client.conn.complete_io(&mut client.sock).unwrap();
+            }
+            client.write_all(b"ping").unwrap();
+            let mut pong = [0; 4];
+            client.read_exact(&mut pong).unwrap();
+            (
+                client.conn.protocol_version(),
+                client.conn.alpn_protocol().map(<[u8]>::to_vec),
+                pong,
+            )
+        });
+        assert_eq!(server.read_exact(4), b"ping");
+        server.write_all(b"pong");
+        let (version, alpn, pong) = client.join().unwrap();
+        assert_eq!(version, Some(rustls::ProtocolVersion::TLSv1_3));
+        assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+        assert_eq!(&pong, b"pong");
+    }
+
+    #[test]
+    fn nothing_to_read_is_would_block() {
+        for secure in [false, true] {
+            let (mut server, _client) = connect(secure);
+            let error = server.transport.read(&mut [0; 64]).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::WouldBlock, "{}", kind(secure));
+            assert!(!is_plain_http(&error));
+        }
+    }
+
+    #[test]
+    fn send_file_sends_exactly_the_range_asked_and_nothing_past_the_end() {
+        // Larger than one TLS chunk, so TLS encrypts it in several steps.
+        let data = pattern(300_000, 3);
+        let file = temp_file(&data);
+        let end = data.len() as u64;
+        for secure in [false, true] {
+            let (mut server, client) = connect(secure);
+            let client = spawn_client(client, |client| {
+                client.write_all(b"go").unwrap();
+                client.flush().unwrap();
+                read_to_end(client).unwrap()
+            });
+            assert_eq!(server.read_exact(2), b"go");
+            assert_eq!(server.send_file_all(&file, 1_000, 150_000), 150_000);
+            // Asked for more than is left: what is left; then nothing, not an error.
+            assert_eq!(server.send_file_all(&file, end - 10, 100), 10);
+            assert_eq!(server.send_file_all(&file, end, 100), 0);
+            assert_eq!(server.send_file_all(&file, end + 5, 100), 0);
+            server.shutdown_write();
+            let mut expected = data[1_000..151_000].to_vec();
+            expected.extend_from_slice(&data[data.len() - 10..]);
+            let got = client.join().unwrap();
+            assert_eq!(got.len(), expected.len(), "{}", kind(secure));
+            assert!(got == expected, "{}: the bytes differ", kind(secure));
+        }
+    }
+
+    #[test]
+    fn the_head_written_before_a_file_arrives_before_the_file() {
+        let data = pattern(70_000, 4);
+        let file = temp_file(&data);
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 70000\r\n\r\n";
+        for secure in [false, true] {
+            let (mut server, client) = connect(secure);
+            let client = spawn_client(client, |client| {
+                client.write_all(b"go").unwrap();
+                client.flush().unwrap();
+                read_to_end(client).unwrap()
+            });
+            assert_eq!(server.read_exact(2), b"go");
+            let mut rest = &head[..];
+            while !rest.is_empty() {
+                let n = server.retry(|end| end.transport.write_before_file(rest));
+                assert_ne!(n, 0, "the socket took nothing");
+                rest = &rest[n..];
+            }
+            assert_eq!(server.send_file_all(&file, 0, data.len()), data.len());
+            server.shutdown_write();
+            let got = client.join().unwrap();
+            assert_eq!(&got[..head.len()], head, "{}", kind(secure));
+            assert!(
+                got[head.len()..] == data,
+                "{}: file bytes differ",
+                kind(secure)
+            );
+        }
+    }
+
+    #[test]
+    fn shutdown_write_gives_the_peer_eof_and_leaves_reading_open() {
+        for secure in [false, true] {
+            let (mut server, client) = connect(secure);
+            let client = spawn_client(client, |client| {
+                client.write_all(b"go").unwrap();
+                client.flush().unwrap();
+                // Over TLS, Ok here means close_notify came before the FIN.
+                let before_eof = read_to_end(client);
+                client.write_all(b"still here").unwrap();
+                client.flush().unwrap();
+                before_eof.unwrap()
+            });
+            assert_eq!(server.read_exact(2), b"go");
+            server.write_all(b"bye");
+            server.shutdown_write();
+            assert_eq!(server.read_exact(10), b"still here", "{}", kind(secure));
+            assert_eq!(client.join().unwrap(), b"bye", "{}", kind(secure));
+        }
+    }
+
+    #[test]
+    fn say_goodbye_over_tls_sends_close_notify_before_the_socket_closes() {
+        let (mut server, client) = connect(true);
+        let client = spawn_client(client, |client| {
+            client.write_all(b"go").unwrap();
+            client.flush().unwrap();
+            read_to_end(client)
+        });
+        assert_eq!(server.read_exact(2), b"go");
+        server.write_all(b"bye");
+        server.transport.say_goodbye();
+        assert!(
+            !server.transport.has_pending(),
+            "the alert fits an empty socket"
+        );
+        drop(server);
+        assert_eq!(client.join().unwrap().unwrap(), b"bye");
+    }
+
+    #[test]
+    fn plain_http_on_the_tls_port_is_recognised_and_left_unread() {
+        let (server, mut client) = socket_pair();
+        let session = ServerConnection::new(tls_server_config()).unwrap();
+        let mut server = ServerEnd::new(Transport::tls(server, session));
+        client.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+        let error = server.read_some().unwrap_err();
+        assert!(is_plain_http(&error), "{error}");
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        // The request is still in the socket, for an answer in plain HTTP.
+        server.transport.drop_tls();
+        assert!(!server.transport.is_secure());
+        assert_eq!(server.read_exact(16), b"GET / HTTP/1.1\r\n");
+        drop::<StdTcpStream>(client);
+    }
+
+    #[test]
+    fn only_the_plain_http_error_is_plain_http() {
+        let cases = [
+            (
+                io::Error::new(io::ErrorKind::InvalidData, PlainHttpOnTlsPort),
+                true,
+            ),
+            (
+                io::Error::new(io::ErrorKind::InvalidData, "bad record"),
+                false,
+            ),
+            (
+                io::Error::new(io::ErrorKind::InvalidData, rustls::Error::DecryptError),
+                false,
+            ),
+            (io::ErrorKind::WouldBlock.into(), false),
+            (io::Error::from_raw_os_error(libc::ECONNRESET), false),
+        ];
+        for (error, expected) in cases {
+            assert_eq!(is_plain_http(&error), expected, "{error:?}");
+        }
+    }
+}
