@@ -737,8 +737,8 @@ mod tests {
             }
         };
         let mut app = App::new();
-        app.get("/a", counted(|| Response::text(200, "a")));
-        app.get("/b", counted(|| Response::text(200, "b")));
+        app.get("/a", counted(|| Response::text(StatusCode::OK, "a")));
+        app.get("/b", counted(|| Response::text(StatusCode::OK, "b")));
         app.get("/boom", counted(|| panic!("a handler bug")));
         (app, handled)
     }
@@ -819,7 +819,7 @@ mod tests {
             let dispatched = Rc::clone(&dispatched);
             move |_| {
                 dispatched.set(true);
-                Reply::later(|| Response::text(200, "later"))
+                Reply::later(|| Response::text(StatusCode::OK, "later"))
             }
         });
         let mut harness = Harness::new(app);
@@ -873,7 +873,7 @@ mod tests {
             let dispatched = Rc::clone(&dispatched);
             move |_| {
                 dispatched.set(true);
-                Response::text(200, "x".repeat(BODY))
+                Response::text(StatusCode::OK, "x".repeat(BODY))
             }
         });
         let mut harness = Harness::new(app);

@@ -618,6 +618,7 @@ mod tests {
 
     use super::*;
     use crate::http::response::Response;
+    use crate::http::status::StatusCode;
     use crate::router::Reply;
     use crate::server::test_support::{TIMEOUT, deadline, read_response, time_left};
 
@@ -813,7 +814,7 @@ mod tests {
                 let answer = Arc::clone(&answer);
                 Reply::later(move || {
                     let _ = answer.lock().unwrap().recv_timeout(TIMEOUT);
-                    Response::text(200, "finished")
+                    Response::text(StatusCode::OK, "finished")
                 })
             }
         });
