@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::http::conn::Settings;
 use crate::http::parse::ParseLimits;
 use crate::static_files::StaticOptions;
+use crate::store::Target;
 
 /// looplight: a small, fast HTTP/1.1 server on a single-threaded event loop.
 ///
@@ -95,8 +96,10 @@ pub struct Config {
     #[arg(long)]
     pub spa: bool,
 
-    /// SQLite database file for the API (users, sessions, posts); created if missing.
-    #[arg(long, value_name = "PATH", default_value = "looplight.db")]
+    /// Where the API keeps users, sessions, posts and chat: a SQLite file (created if
+    /// missing), or a PostgreSQL server shared by several instances
+    /// (postgres://USER[:PASS]@HOST[:PORT]/NAME).
+    #[arg(long, value_name = "PATH|URL", default_value = "looplight.db")]
     pub db: PathBuf,
 
     /// Largest JSON request body the API accepts, in bytes; larger gets 413. Any body is
@@ -172,6 +175,11 @@ impl Config {
             max_headers: self.max_headers,
             max_body_bytes: self.max_body_bytes,
         }
+    }
+
+    /// Where the API's data lives: a SQLite file, or a `postgres://` URL.
+    pub fn db_target(&self) -> Target {
+        Target::parse(&self.db.to_string_lossy())
     }
 
     /// The limits and timeouts of every connection.

@@ -51,6 +51,8 @@ impl<T: Serialize> IntoResponse for (StatusCode, Json<T>) {
 pub struct HttpError {
     pub status: StatusCode,
     pub message: Cow<'static, str>,
+    /// Seconds for a `Retry-After` header (a 503 or 429 the client should retry).
+    pub retry_after: Option<u64>,
 }
 
 impl HttpError {
@@ -58,6 +60,15 @@ impl HttpError {
         HttpError {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// The same error, telling the client to retry after `seconds` (RFC 9110 §10.2.3).
+    pub fn with_retry_after(self, seconds: u64) -> HttpError {
+        HttpError {
+            retry_after: Some(seconds),
+            ..self
         }
     }
 
@@ -84,7 +95,11 @@ impl IntoResponse for HttpError {
             error: &self.message,
         })
         .unwrap_or_else(|_| b"{\"error\":\"error\"}".to_vec());
-        json_response(self.status, bytes)
+        let response = json_response(self.status, bytes);
+        match self.retry_after {
+            Some(seconds) => response.with_header("Retry-After", seconds.to_string()),
+            None => response,
+        }
     }
 }
 

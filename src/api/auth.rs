@@ -9,9 +9,7 @@
 //! - Failed logins are counted per username: the sixth within a minute is a 429 with
 //!   Retry-After, whatever the password.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -30,8 +28,6 @@ use crate::store::User;
 use super::{Answer, Api, char_len, length_error};
 
 const COOKIE_NAME: &str = "session";
-const MAX_FAILURES: usize = 5;
-const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
 #[derive(Deserialize)]
@@ -80,7 +76,7 @@ pub fn register(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
 pub fn login(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let input: CredentialsInput = read_json(request, api.settings.max_json_body)?;
     let limiter_key = input.username.to_ascii_lowercase();
-    if let Err(retry_after) = api.login_limiter.check(&limiter_key, Instant::now()) {
+    if let Err(retry_after) = api.db.login_allowed(&limiter_key)? {
         let response = HttpError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "too many failed logins; try again later",
@@ -95,11 +91,10 @@ pub fn login(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
         None => verify_password(&input.password, dummy_hash()),
     };
     let Some(found) = credentials.filter(|_| verified) else {
-        api.login_limiter
-            .record_failure(&limiter_key, Instant::now());
+        api.db.login_failed(&limiter_key)?;
         return Err(HttpError::new(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS));
     };
-    api.login_limiter.forget(&limiter_key);
+    api.db.login_succeeded(&limiter_key)?;
     let token = new_token()?;
     let ttl = api.settings.session_ttl_secs;
     let cookie = session_cookie(&token, ttl, request.is_secure());
@@ -226,77 +221,9 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// Failed logins per (lower-cased) username within the last minute.
-#[derive(Clone, Default)]
-pub struct LoginLimiter {
-    failures: Arc<Mutex<HashMap<String, VecDeque<Instant>>>>,
-}
-
-impl LoginLimiter {
-    /// `Err(retry_after)` when the username has had too many recent failures.
-    fn check(&self, username: &str, now: Instant) -> Result<(), Duration> {
-        let mut failures = self.lock();
-        let Some(recent) = failures.get_mut(username) else {
-            return Ok(());
-        };
-        while recent
-            .front()
-            .is_some_and(|&at| now.duration_since(at) >= FAILURE_WINDOW)
-        {
-            recent.pop_front();
-        }
-        match recent.front() {
-            Some(&oldest) if recent.len() >= MAX_FAILURES => {
-                let wait = FAILURE_WINDOW.saturating_sub(now.duration_since(oldest));
-                Err(Duration::from_secs(wait.as_secs_f64().ceil() as u64))
-            }
-            Some(_) => Ok(()),
-            None => {
-                failures.remove(username);
-                Ok(())
-            }
-        }
-    }
-
-    fn record_failure(&self, username: &str, now: Instant) {
-        self.lock()
-            .entry(username.to_owned())
-            .or_default()
-            .push_back(now);
-    }
-
-    fn forget(&self, username: &str) {
-        self.lock().remove(username);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<Instant>>> {
-        self.failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn limiter_blocks_the_sixth_attempt_within_a_minute() {
-        let limiter = LoginLimiter::default();
-        let t0 = Instant::now();
-        for n in 0..MAX_FAILURES {
-            assert!(limiter.check("eve", t0).is_ok(), "attempt {n}");
-            limiter.record_failure("eve", t0);
-        }
-        let wait = limiter
-            .check("eve", t0 + Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_secs(50));
-        assert!(limiter.check("bob", t0).is_ok());
-        assert!(limiter.check("eve", t0 + FAILURE_WINDOW).is_ok());
-        limiter.forget("eve");
-        assert!(limiter.check("eve", t0).is_ok());
-    }
 
     #[test]
     fn the_session_cookie_is_found_among_others() {

@@ -10,7 +10,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::events::{EventStream, encode_event};
+use crate::events::{EventStream, Publisher, encode_event};
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::http::status::StatusCode;
@@ -101,6 +101,15 @@ pub fn stream(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
         replay,
         last_id,
     }))
+}
+
+/// Sends `messages` to every stream of this instance (from a shared database, which tells
+/// every instance about each message it committed).
+pub fn publish(publisher: &Publisher, messages: &[Message]) {
+    for message in messages {
+        let id = u64::try_from(message.id).ok();
+        publisher.publish(TOPIC, id, event_for(message));
+    }
 }
 
 /// `id: <id>\nevent: message\ndata: <Message JSON>\n\n`

@@ -22,7 +22,6 @@ pub mod posts;
 pub mod search;
 
 use std::borrow::Cow;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::events::{EventStream, Publisher};
@@ -32,13 +31,13 @@ use crate::http::status::StatusCode;
 use crate::jobs::Responder;
 use crate::json::{HttpError, Json};
 use crate::router::{App, Reply};
-use crate::store::{self, AfterCommit, Db, Store};
+use crate::store::{self, AfterCommit, Db, Store, Target};
 use crate::{Config, IntoResponse};
 
 /// What the API needs from the command line.
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
-    pub db_path: PathBuf,
+    pub db: Target,
     pub max_json_body: usize,
     pub session_ttl_secs: u64,
     pub cors_origins: Vec<String>,
@@ -49,7 +48,7 @@ pub struct ApiSettings {
 impl From<&Config> for ApiSettings {
     fn from(config: &Config) -> Self {
         ApiSettings {
-            db_path: config.db.clone(),
+            db: config.db_target(),
             max_json_body: config.max_json_body,
             session_ttl_secs: config.session_ttl,
             cors_origins: config.cors_origin.clone(),
@@ -62,7 +61,6 @@ impl From<&Config> for ApiSettings {
 pub struct Api {
     db: Db,
     settings: ApiSettings,
-    login_limiter: auth::LoginLimiter,
     publisher: Publisher,
 }
 
@@ -81,7 +79,7 @@ pub enum Answer {
 }
 
 /// A write's work, run on the writer thread inside its transaction.
-type Write = Box<dyn FnOnce(&Store) -> Result<Written, HttpError> + Send>;
+type Write = Box<dyn FnOnce(&mut dyn Store) -> Result<Written, HttpError> + Send>;
 
 /// What a write produced.
 pub struct Written {
@@ -97,7 +95,9 @@ impl Answer {
     }
 
     /// A write whose response is sent after the commit.
-    fn write(work: impl FnOnce(&Store) -> Result<Response, HttpError> + Send + 'static) -> Answer {
+    fn write(
+        work: impl FnOnce(&mut dyn Store) -> Result<Response, HttpError> + Send + 'static,
+    ) -> Answer {
         Answer::Write(Box::new(move |store| {
             work(store).map(|response| Written {
                 response,
@@ -108,7 +108,7 @@ impl Answer {
 
     /// A write whose response is sent, and whose event is published, after the commit.
     fn write_and_publish(
-        work: impl FnOnce(&Store) -> Result<(Response, (&'static str, u64, Vec<u8>)), HttpError>
+        work: impl FnOnce(&mut dyn Store) -> Result<(Response, (&'static str, u64, Vec<u8>)), HttpError>
         + Send
         + 'static,
     ) -> Answer {
@@ -130,15 +130,18 @@ impl Api {
             Err(error) => return responder.respond(error),
             Ok(Answer::Write(work)) => work,
         };
-        let publisher = self.publisher.clone();
-        self.db
-            .write(Box::new(move |store: &Store| match work(store) {
+        // A shared database tells every instance (this one too) about new chat messages.
+        let publisher = (!self.db.is_shared()).then(|| self.publisher.clone());
+        self.db.write(Box::new(move |store| {
+            match store.map_err(HttpError::from).and_then(work) {
                 Ok(written) => {
                     let after: AfterCommit = Box::new(move |committed| {
                         if !committed {
                             return responder.respond(internal_error());
                         }
-                        if let Some((topic, id, event)) = written.publish {
+                        if let (Some(publisher), Some((topic, id, event))) =
+                            (publisher, written.publish)
+                        {
                             publisher.publish(topic, Some(id), event);
                         }
                         responder.respond(written.response);
@@ -146,18 +149,23 @@ impl Api {
                     Ok(after)
                 }
                 Err(error) => Err(Box::new(move |_| responder.respond(error))),
-            }));
+            }
+        }));
     }
 }
 
 /// Opens the store (applying migrations, seeding if asked), starts its writer thread, and
 /// registers the API's routes.
 pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
-    let store = Store::open(&settings.db_path).map_err(std::io::Error::other)?;
-    if settings.seed_posts > 0 {
-        posts::seed(&store, settings.seed_posts).map_err(std::io::Error::other)?;
-    }
-    let db = Db::start(store, &settings.db_path)?;
+    let seed_posts = settings.seed_posts;
+    let db = Db::open(&settings.db, |store| match seed_posts {
+        0 => Ok(()),
+        count => posts::seed(store, count),
+    })
+    .map_err(std::io::Error::other)?;
+    let publisher = app.publisher();
+    db.watch_messages(move |messages| chat::publish(&publisher, &messages))
+        .map_err(std::io::Error::other)?;
     app.json_errors("/api").json_errors("/healthz");
     for origin in &settings.cors_origins {
         app.cors_origin(origin);
@@ -165,7 +173,6 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
     let api = Arc::new(Api {
         db,
         settings,
-        login_limiter: auth::LoginLimiter::default(),
         publisher: app.publisher(),
     });
     let route = |handler: Handler| {
@@ -187,15 +194,24 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
     // less than the hand-off to a helper and back (~25 us on one core; GET /api/posts/:id
     // went from 33k to 18k req/s with it, benches/load/api.sh). Anything else, or a handler
     // that turns out to need a write, is not for this.
+    // With a networked database every statement is a round trip: then they go to a helper
+    // like the rest.
+    let local = api.db.is_local();
     let point_lookup = |handler: Handler| {
         let api = Arc::clone(&api);
-        move |request: &Request<'_>| match handler(&api, request) {
-            Ok(Answer::Response(response)) => Reply::Now(response),
-            Err(error) => Reply::Now(error.into_response()),
-            Ok(_) => Reply::Now(internal_error().into_response()),
+        let on_helper = route(handler);
+        move |request: &Request<'_>| {
+            if !local {
+                return on_helper(request);
+            }
+            match handler(&api, request) {
+                Ok(Answer::Response(response)) => Reply::Now(response),
+                Err(error) => Reply::Now(error.into_response()),
+                Ok(_) => Reply::Now(internal_error().into_response()),
+            }
         }
     };
-    app.get("/healthz", |_| Json(serde_json::json!({ "status": "ok" })));
+    app.get("/healthz", point_lookup(health));
     app.post("/api/auth/register", route(auth::register));
     app.post("/api/auth/login", route(auth::login));
     app.post("/api/auth/logout", route(auth::logout));
@@ -213,10 +229,30 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Any store failure is the server's fault: a 500, and nothing half-written (every write is
-/// atomic).
+/// GET /healthz → `{"status":"ok"}`, or 503 `{"status":"degraded",...}` while the database
+/// cannot be reached (static files are still served).
+fn health(api: &Api, _request: &Request<'_>) -> Result<Answer, HttpError> {
+    if api.db.is_reachable() {
+        return Ok(Answer::respond(Json(serde_json::json!({ "status": "ok" }))));
+    }
+    let body = serde_json::json!({ "status": "degraded", "database": "unreachable" });
+    let response = (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+        .into_response()
+        .with_header("Retry-After", RETRY_AFTER_SECS.to_string());
+    Ok(Answer::respond(response))
+}
+
+/// Seconds a client is asked to wait while the database is unreachable.
+const RETRY_AFTER_SECS: u64 = 5;
+
+/// A database that cannot be reached is a 503 with `Retry-After`; any other store failure is
+/// the server's fault: a 500, and nothing half-written (every write is atomic).
 impl From<store::Error> for HttpError {
-    fn from(_: store::Error) -> Self {
+    fn from(error: store::Error) -> Self {
+        if error.is_unavailable() {
+            return HttpError::new(StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+                .with_retry_after(RETRY_AFTER_SECS);
+        }
         internal_error()
     }
 }

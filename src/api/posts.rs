@@ -102,7 +102,7 @@ pub fn delete(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
 /// thousand made-up words with a skewed frequency, and one title word plus about one body word
 /// per post from a short list of real terms, so a search for a term matches a few percent of
 /// the posts, not all of them.
-pub fn seed(store: &Store, count: u64) -> Result<(), store::Error> {
+pub fn seed(store: &mut dyn Store, count: u64) -> Result<(), store::Error> {
     const TERMS: &[&str] = &[
         "loop",
         "socket",
@@ -168,7 +168,10 @@ pub fn seed(store: &Store, count: u64) -> Result<(), store::Error> {
         .collect();
     store.insert_posts(
         author.id,
-        posts.iter().map(|(t, b)| (t.as_str(), b.as_str())),
+        &posts
+            .iter()
+            .map(|(t, b)| (t.as_str(), b.as_str()))
+            .collect::<Vec<_>>(),
     )
 }
 
@@ -181,7 +184,7 @@ fn post_id(request: &Request<'_>) -> Result<i64, HttpError> {
         .ok_or_else(HttpError::not_found)
 }
 
-fn check_author(store: &Store, id: i64, user: &User) -> Result<(), HttpError> {
+fn check_author(store: &mut dyn Store, id: i64, user: &User) -> Result<(), HttpError> {
     match store.post_author(id)? {
         None => Err(HttpError::not_found()),
         Some(author) if author != user.id => Err(HttpError::new(

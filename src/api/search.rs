@@ -1,8 +1,10 @@
-//! Full-text search over posts (SQLite FTS5, ranked by bm25, titles weighted double).
+//! Full-text search over posts: the store's own (SQLite FTS5 ranked by bm25, or PostgreSQL's
+//! tsvector ranked by ts_rank), titles weighted above bodies.
 //!
-//! The user's text is never handed to FTS5 as query syntax: it is cut into words, each word is
-//! quoted as a literal phrase, and the phrases are ANDed. Quotes, `*`, `-`, `:`, parentheses and
-//! the words AND/OR/NOT/NEAR therefore match as text (or not at all) and cannot cause an error.
+//! The user's text is never handed to the database as query syntax: it is cut into words (runs
+//! of letters and digits), and the store matches posts containing all of them. Quotes, `*`,
+//! `-`, `:`, parentheses and the words AND/OR/NOT/NEAR therefore separate words or match as
+//! text, and cannot cause an error.
 
 use serde::Deserialize;
 use serde_json::json;
@@ -40,24 +42,24 @@ fn search(api: &Api, query: &str, limit: u32) -> Result<Answer, HttpError> {
     if query.trim().is_empty() {
         return Err(HttpError::bad_request("`q` must not be empty"));
     }
-    let results = match match_expression(query) {
-        Some(expression) => api.db.read(|store| store.search(&expression, limit))?,
-        None => Vec::new(),
+    let words = words(query);
+    let results = match words.is_empty() {
+        true => Vec::new(),
+        false => api.db.read(|store| store.search(&words, limit))?,
     };
     Ok(Answer::respond(Json(
         json!({ "query": query, "results": results }),
     )))
 }
 
-/// `hello "world"` → `"hello" "world"`; `None` when the text has no words at all.
-fn match_expression(query: &str) -> Option<String> {
-    let words: Vec<String> = query
+/// The words of `query`: runs of letters and digits, at most [`MAX_QUERY_WORDS`]. Everything
+/// else (quotes, `*`, `-`, `:`, parentheses) separates words and is never query syntax.
+fn words(query: &str) -> Vec<&str> {
+    query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .take(MAX_QUERY_WORDS)
-        .map(|word| format!("\"{word}\""))
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
+        .collect()
 }
 
 #[cfg(test)]
@@ -65,19 +67,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn query_syntax_becomes_quoted_words() {
+    fn query_syntax_becomes_plain_words() {
+        assert_eq!(words("event loop"), ["event", "loop"]);
         assert_eq!(
-            match_expression("event loop").as_deref(),
-            Some("\"event\" \"loop\"")
+            words("NEAR(a b) OR \"c\" -d* title:e"),
+            ["NEAR", "a", "b", "OR", "c", "d", "title", "e"]
         );
-        assert_eq!(
-            match_expression("NEAR(a b) OR \"c\" -d* title:e").as_deref(),
-            Some("\"NEAR\" \"a\" \"b\" \"OR\" \"c\" \"d\" \"title\" \"e\"")
-        );
-        assert_eq!(match_expression("\"*-:()\""), None);
-        assert_eq!(
-            match_expression("naïve café").as_deref(),
-            Some("\"naïve\" \"café\"")
-        );
+        assert!(words("\"*-:()\"").is_empty());
+        assert_eq!(words("naïve café"), ["naïve", "café"]);
+        assert_eq!(words(&"w ".repeat(40)).len(), MAX_QUERY_WORDS);
     }
 }

@@ -16,21 +16,25 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::Receiver;
 
-use super::Store;
+use super::sqlite::Sqlite;
+use super::{Error, Store};
 
 /// Most writes committed in one transaction.
 pub const MAX_GROUP: usize = 64;
 
-/// A write: runs on the writer thread inside the group's transaction. `Ok` keeps its changes,
-/// `Err` undoes them; either way it says what to do once the group's fate is known.
-pub type WriteTask = Box<dyn FnOnce(&Store) -> Result<AfterCommit, AfterCommit> + Send>;
+/// A write: runs inside a transaction (on the writer thread, in the group's, for SQLite).
+/// `Ok` keeps its changes, `Err` undoes them; either way it says what to do once the
+/// transaction's fate is known. It is given the error instead of a store when the database
+/// cannot be reached, so that it can answer with it.
+pub type WriteTask =
+    Box<dyn FnOnce(Result<&mut dyn Store, Error>) -> Result<AfterCommit, AfterCommit> + Send>;
 
 /// What a write does after the commit (answer its client, publish), told whether the group
 /// was committed.
 pub type AfterCommit = Box<dyn FnOnce(bool) + Send>;
 
 /// Runs the writer until every sender of `tasks` is gone.
-pub fn run(store: &Store, tasks: &Receiver<WriteTask>) {
+pub fn run(store: &mut Sqlite, tasks: &Receiver<WriteTask>) {
     while let Ok(first) = tasks.recv() {
         let mut group = vec![first];
         group.extend(tasks.try_iter().take(MAX_GROUP - 1));
@@ -39,7 +43,7 @@ pub fn run(store: &Store, tasks: &Receiver<WriteTask>) {
 }
 
 /// Steps 2–4 for one group.
-fn commit_group(store: &Store, group: Vec<WriteTask>) {
+fn commit_group(store: &mut Sqlite, group: Vec<WriteTask>) {
     if store.conn.execute_batch("BEGIN IMMEDIATE").is_err() {
         return; // Dropped unrun: each task's responder answers 500.
     }
@@ -48,7 +52,7 @@ fn commit_group(store: &Store, group: Vec<WriteTask>) {
         if store.conn.execute_batch("SAVEPOINT task").is_err() {
             continue;
         }
-        match catch_unwind(AssertUnwindSafe(|| task(store))) {
+        match catch_unwind(AssertUnwindSafe(|| task(Ok(&mut *store)))) {
             Ok(Ok(after)) => {
                 if store.conn.execute_batch("RELEASE task").is_ok() {
                     after_commit.push(after);
@@ -82,8 +86,11 @@ mod tests {
     /// A task that creates user `name` and records, after the commit, what happened.
     fn create(name: &'static str, log: &Arc<Mutex<Vec<String>>>) -> WriteTask {
         let log = Arc::clone(log);
-        Box::new(move |store: &Store| {
-            let created = matches!(store.create_user(name, "hash"), Ok(Ok(_)));
+        Box::new(move |store: Result<&mut dyn Store, Error>| {
+            let created = matches!(
+                store.map(|store| store.create_user(name, "hash")),
+                Ok(Ok(Ok(_)))
+            );
             let after: AfterCommit = Box::new(move |committed| {
                 let what = if created { "created" } else { "refused" };
                 log.lock()
@@ -98,15 +105,15 @@ mod tests {
     fn a_group_commits_together_and_a_failed_write_undoes_only_itself() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
-        let store = Store::open(&path).unwrap();
+        let mut store = Sqlite::open(&path).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let failing: WriteTask = Box::new(|store: &Store| {
+        let failing: WriteTask = Box::new(|store: Result<&mut dyn Store, Error>| {
             // Writes, then fails: its write must be undone, the others kept.
-            let _ = store.create_user("undone", "hash");
+            let _ = store.map(|store| store.create_user("undone", "hash"));
             Err(Box::new(|_| {}))
         });
-        let panicking: WriteTask = Box::new(|store: &Store| {
-            let _ = store.create_user("also_undone", "hash");
+        let panicking: WriteTask = Box::new(|store: Result<&mut dyn Store, Error>| {
+            let _ = store.map(|store| store.create_user("also_undone", "hash"));
             panic!("a bug in one write");
         });
         let (sender, receiver) = mpsc::channel();
@@ -120,7 +127,7 @@ mod tests {
             sender.send(task).unwrap();
         }
         drop(sender);
-        run(&store, &receiver);
+        run(&mut store, &receiver);
         assert_eq!(
             *log.lock().unwrap(),
             [
@@ -129,7 +136,7 @@ mod tests {
                 "bob created, committed=true"
             ]
         );
-        let reader = Store::open_read_only(&path).unwrap();
+        let mut reader = Sqlite::open_read_only(&path).unwrap();
         for (name, exists) in [
             ("ann", true),
             ("bob", true),
