@@ -215,9 +215,13 @@ impl Config {
             });
         }
         if self.tls_self_signed {
-            let dir = match self.db.parent() {
-                Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-                _ => PathBuf::from("."),
+            // Next to the SQLite file; in the working directory with a database server.
+            let dir = match self.db_target() {
+                Target::Sqlite(path) => match path.parent() {
+                    Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                    _ => PathBuf::from("."),
+                },
+                Target::Postgres(_) => PathBuf::from("."),
             };
             return Some(CertSource::SelfSigned { dir });
         }
@@ -301,6 +305,18 @@ mod tests {
         let next_to_default_db = Config::parse_from(["looplight", "--tls-self-signed"]);
         assert_eq!(
             next_to_default_db.cert_source(),
+            Some(CertSource::SelfSigned {
+                dir: PathBuf::from(".")
+            })
+        );
+        let with_a_server = Config::parse_from([
+            "looplight",
+            "--tls-self-signed",
+            "--db",
+            "postgres://u@db.example/site",
+        ]);
+        assert_eq!(
+            with_a_server.cert_source(),
             Some(CertSource::SelfSigned {
                 dir: PathBuf::from(".")
             })
