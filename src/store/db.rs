@@ -77,7 +77,7 @@ impl Db {
             }
             Target::Postgres(url) => {
                 let pool = PgPool::open(url)?;
-                pool.read(prepare)?;
+                pool.write_now(prepare)?;
                 Backend::Postgres(pool)
             }
         };

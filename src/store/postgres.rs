@@ -160,8 +160,25 @@ impl PgPool {
         &self,
         work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        self.transaction(true, work)
+    }
+
+    /// Runs `work` in a transaction, committed if it succeeds (preparing the database at
+    /// start: seeding).
+    pub fn write_now<R>(
+        &self,
+        work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.transaction(false, work)
+    }
+
+    fn transaction<R>(
+        &self,
+        read_only: bool,
+        work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let mut conn = self.connection()?;
-        let mut tx = conn.build_transaction().read_only(true).start()?;
+        let mut tx = conn.build_transaction().read_only(read_only).start()?;
         let result = work(&mut Pg { client: &mut tx })?;
         tx.commit()?;
         Ok(result)
