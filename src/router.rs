@@ -190,6 +190,8 @@ pub struct App {
     https_redirect: Option<HttpsRedirect>,
     /// The `Strict-Transport-Security` value for responses over TLS.
     hsts: Option<String>,
+    /// Helper threads the handlers' jobs need at least (see [`App::needs_helpers`]).
+    helpers: usize,
 }
 
 /// Where plain-HTTP requests are sent instead (see [`App::redirect_to_https`]).
@@ -335,6 +337,18 @@ impl App {
         self.json_prefixes
             .push(prefix.trim_end_matches('/').to_owned());
         self
+    }
+
+    /// Asks for at least `threads` helper threads: jobs that mostly wait (on a database
+    /// server's round trips) need more threads than cores to keep it busy.
+    pub fn needs_helpers(&mut self, threads: usize) -> &mut Self {
+        self.helpers = self.helpers.max(threads);
+        self
+    }
+
+    /// The helper threads asked for with [`App::needs_helpers`] (0 if none).
+    pub fn helpers_needed(&self) -> usize {
+        self.helpers
     }
 
     /// The handle handlers use to publish events to streaming connections.

@@ -163,6 +163,11 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
         count => posts::seed(store, count),
     })
     .map_err(std::io::Error::other)?;
+    if !db.is_local() {
+        // Each statement waits on a round trip, not on a CPU: one thread per pooled
+        // connection keeps the database busy (helpers still run below the loop's priority).
+        app.needs_helpers(store::postgres::POOL_SIZE as usize);
+    }
     let publisher = app.publisher();
     db.watch_messages(move |messages| chat::publish(&publisher, &messages))
         .map_err(std::io::Error::other)?;

@@ -65,7 +65,8 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 const WAKER: Token = Token(usize::MAX - 3);
 const TLS_LISTENER: Token = Token(usize::MAX - 4);
-/// Threads that run deferred handler jobs (password hashing, SQL, compression, listings).
+/// Threads that run deferred handler jobs (password hashing, SQL, compression, listings), unless
+/// the app needs more (`App::needs_helpers`).
 const HELPER_THREADS: usize = 2;
 /// Unsent bytes the kernel may hold per socket (TCP_NOTSENT_LOWAT, inherited by accepted
 /// sockets from the listener). Without it the kernel grows each send buffer to megabytes:
@@ -180,7 +181,7 @@ impl Server {
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         app.publisher().wake_with(std::sync::Arc::clone(&waker));
-        let pool = HelperPool::new(HELPER_THREADS, waker)?;
+        let pool = HelperPool::new(HELPER_THREADS.max(app.helpers_needed()), waker)?;
         let mut event_loop = EventLoop {
             poll,
             listener: Some(listener),

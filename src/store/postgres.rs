@@ -5,8 +5,9 @@
 //!   never by the event loop. A broken connection is replaced on checkout, so the pool recovers
 //!   by itself when the server comes back; until then, taking one fails after
 //!   [`CONNECT_TIMEOUT`] with [`Error::Unavailable`] (the API's 503).
-//! - **Reads** run in a read-only transaction (a page and its total agree); **writes** in a
-//!   transaction of their own, answered after the commit.
+//! - **Reads** are single statements on a pooled connection (a page and its total come from
+//!   one statement, so they agree); **writes** run in a transaction of their own, answered
+//!   after the commit.
 //! - **Migrations** are numbered scripts tracked in `looplight_schema`, applied at start in
 //!   one transaction under an advisory lock: two instances starting at once apply each once.
 //! - **Search**: a generated `tsvector` (titles weighted above bodies) with a GIN index,
@@ -32,7 +33,7 @@ use super::throttle::{FAILURE_WINDOW, MAX_FAILURES};
 use super::{Credentials, Error, Message, Post, SearchHit, Store, User, UsernameTaken, WriteTask};
 
 /// Most connections one instance holds.
-const POOL_SIZE: u32 = 16;
+pub const POOL_SIZE: u32 = 8;
 /// How long to wait for a connection (new or from the pool) before answering 503.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long the listener waits before connecting again after losing its connection.
@@ -155,12 +156,15 @@ impl PgPool {
         Ok(tx.commit()?)
     }
 
-    /// Runs `work` in a read-only transaction.
+    /// Runs `work` on a pooled connection, each statement on its own: a read that needs one
+    /// snapshot makes it one statement (see `list_posts`). No BEGIN and COMMIT: a lookup is
+    /// one round trip, not three.
     pub fn read<R>(
         &self,
         work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        self.transaction(true, work)
+        let mut conn = self.connection()?;
+        work(&mut Pg { client: &mut *conn })
     }
 
     /// Runs `work` in a transaction, committed if it succeeds (preparing the database at
@@ -169,16 +173,8 @@ impl PgPool {
         &self,
         work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
     ) -> Result<R, Error> {
-        self.transaction(false, work)
-    }
-
-    fn transaction<R>(
-        &self,
-        read_only: bool,
-        work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
-    ) -> Result<R, Error> {
         let mut conn = self.connection()?;
-        let mut tx = conn.build_transaction().read_only(read_only).start()?;
+        let mut tx = conn.transaction()?;
         let result = work(&mut Pg { client: &mut tx })?;
         tx.commit()?;
         Ok(result)
@@ -439,15 +435,23 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn list_posts(&mut self, limit: u32, offset: u64) -> Result<(Vec<Post>, u64), Error> {
-        let total: i64 = self
-            .client
-            .query_one("SELECT count(*) FROM posts", &[])?
-            .get(0);
+        // The page and the total in one statement: one snapshot, one round trip.
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let rows = self.client.query(
-            &format!("{POST_SELECT} ORDER BY p.id DESC LIMIT $1 OFFSET $2"),
+            "SELECT p.id, p.title, p.body, u.username, p.created_at, p.updated_at,
+                    (SELECT count(*) FROM posts)
+             FROM posts p JOIN users u ON u.id = p.author_id
+             ORDER BY p.id DESC LIMIT $1 OFFSET $2",
             &[&i64::from(limit), &offset],
         )?;
+        let total: i64 = match rows.first() {
+            Some(row) => row.get(6),
+            // Past the last page: no row carries the total.
+            None => self
+                .client
+                .query_one("SELECT count(*) FROM posts", &[])?
+                .get(0),
+        };
         let posts = rows.iter().map(post_from_row).collect();
         Ok((posts, u64::try_from(total).unwrap_or(0)))
     }
