@@ -151,6 +151,17 @@ impl Server {
     /// `shutdown_timeout`) and returns. With HTTPS on, SIGHUP reloads the certificate. Only
     /// poll and listener failures return an error.
     pub fn run(self, app: App) -> io::Result<()> {
+        let signals: &[i32] = if self.tls.is_some() {
+            &[SIGINT, SIGTERM, SIGHUP]
+        } else {
+            &[SIGINT, SIGTERM]
+        };
+        self.into_event_loop(app, signals)?.run()
+    }
+
+    /// Registers the listeners and `signals` and starts the helper pool: the loop, ready to
+    /// run.
+    fn into_event_loop(self, app: App, signals: &[i32]) -> io::Result<EventLoop> {
         let Server {
             poll,
             mut listener,
@@ -172,17 +183,13 @@ impl Server {
             }
             None => (None, None),
         };
-        let mut signals = if tls_settings.is_some() {
-            Signals::new([SIGINT, SIGTERM, SIGHUP])?
-        } else {
-            Signals::new([SIGINT, SIGTERM])?
-        };
+        let mut signals = Signals::new(signals)?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         app.publisher().wake_with(std::sync::Arc::clone(&waker));
         let pool = HelperPool::new(HELPER_THREADS.max(app.helpers_needed()), waker)?;
-        let mut event_loop = EventLoop {
+        Ok(EventLoop {
             poll,
             listener: Some(listener),
             tls_listener,
@@ -206,8 +213,7 @@ impl Server {
             accept_retry_at: None,
             yielded: Vec::new(),
             shutdown_deadline: None,
-        };
-        event_loop.run()
+        })
     }
 }
 
@@ -736,47 +742,7 @@ mod tests {
     /// process-wide and this binary runs tests in parallel, so a test starts the shutdown
     /// itself (the integration tests send real signals to a real process).
     fn event_loop(server: Server, app: App) -> EventLoop {
-        let Server {
-            poll,
-            mut listener,
-            config,
-            ..
-        } = server;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)
-            .unwrap();
-        let mut signals = Signals::new(std::iter::empty::<i32>()).unwrap();
-        poll.registry()
-            .register(&mut signals, SIGNALS, Interest::READABLE)
-            .unwrap();
-        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER).unwrap());
-        app.publisher().wake_with(Arc::clone(&waker));
-        let pool = HelperPool::new(HELPER_THREADS, waker).unwrap();
-        EventLoop {
-            poll,
-            listener: Some(listener),
-            tls_listener: None,
-            tls: None,
-            signals,
-            conns: Slab::new(),
-            timers: Timers::default(),
-            shared: Shared {
-                date: DateCache::new(),
-                log: AccessLog::new(!config.quiet),
-                buffers: BufferPool::default(),
-                pool,
-                topics: Topics::default(),
-                app,
-                settings: config.connection_settings(),
-                config,
-            },
-            now: Instant::now(),
-            next_serial: 0,
-            accept_blocked: false,
-            accept_retry_at: None,
-            yielded: Vec::new(),
-            shutdown_deadline: None,
-        }
+        server.into_event_loop(app, &[]).unwrap()
     }
 
     /// Step 3 of one tick of `EventLoop::run`, for what a test does before calling it.
