@@ -77,7 +77,8 @@ impl Db {
             }
             Target::Postgres(url) => {
                 let pool = PgPool::open(url)?;
-                pool.read(prepare)?;
+                // Seeding writes: not in a read-only transaction.
+                pool.read_write(prepare)?;
                 Backend::Postgres(pool)
             }
         };

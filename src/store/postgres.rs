@@ -160,8 +160,25 @@ impl PgPool {
         &self,
         work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        self.transaction(true, work)
+    }
+
+    /// Runs `work` in a read-write transaction and commits it: for work done once at start
+    /// (seeding), before any request is served.
+    pub fn read_write<R>(
+        &self,
+        work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.transaction(false, work)
+    }
+
+    fn transaction<R>(
+        &self,
+        read_only: bool,
+        work: impl FnOnce(&mut dyn Store) -> Result<R, Error>,
+    ) -> Result<R, Error> {
         let mut conn = self.connection()?;
-        let mut tx = conn.build_transaction().read_only(true).start()?;
+        let mut tx = conn.build_transaction().read_only(read_only).start()?;
         let result = work(&mut Pg { client: &mut tx })?;
         tx.commit()?;
         Ok(result)
