@@ -11,7 +11,8 @@
 //!
 //! The API and chat suites run twice: as themselves on SQLite, and under
 //! `postgres::` on PostgreSQL (the harness sees the test's thread name, see
-//! `support/postgres.rs`).
+//! `support/postgres.rs`). `scale_out` runs two servers on one PostgreSQL
+//! database behind nginx.
 
 mod support;
 
@@ -41,6 +42,8 @@ mod lifecycle;
 mod limits;
 #[path = "suite/pages.rs"]
 mod pages;
+#[path = "suite/scale_out.rs"]
+mod scale_out;
 #[path = "suite/static_files.rs"]
 mod static_files;
 #[path = "suite/static_rfc.rs"]

@@ -8,7 +8,8 @@
 //! framing and server-sent events) incrementally with deadlines, `chat` has
 //! the chat API's helpers, `tls` runs the same client over rustls (HTTPS)
 //! and `webdriver` is a small W3C WebDriver client for the two-browser chat
-//! test; `postgres` runs a throwaway PostgreSQL cluster.
+//! test; `postgres` runs a throwaway PostgreSQL cluster and `nginx` a
+//! balancer in front of several servers.
 //!
 //! Everything here is deliberately independent of the server's own code: the
 //! client parses responses itself (status line, header fields, Content-Length
@@ -32,6 +33,7 @@ use tempfile::TempDir;
 pub mod api;
 pub mod chat;
 pub mod json;
+pub mod nginx;
 pub mod postgres;
 pub mod sse;
 pub mod tls;
