@@ -8,6 +8,11 @@
 //! Cargo auto-discovers every `tests/*.rs` file as a separate test target,
 //! so module files placed directly in `tests/` would each be compiled a
 //! second time as a stand-alone crate (where `crate::support` does not exist).
+//!
+//! The API and chat suites run twice: as themselves on SQLite, and under
+//! `postgres::` on PostgreSQL (the harness sees the test's thread name, see
+//! `support/postgres.rs`). `scale_out` runs two servers on one PostgreSQL
+//! database behind nginx.
 
 mod support;
 
@@ -37,9 +42,26 @@ mod lifecycle;
 mod limits;
 #[path = "suite/pages.rs"]
 mod pages;
+#[path = "suite/scale_out.rs"]
+mod scale_out;
 #[path = "suite/static_files.rs"]
 mod static_files;
 #[path = "suite/static_rfc.rs"]
 mod static_rfc;
 #[path = "suite/tls.rs"]
 mod tls;
+
+/// The same suites against PostgreSQL: every server these tests start gets a
+/// fresh database on a throwaway cluster (`support/postgres.rs`).
+/// `#[path]` on an inline module names the directory its modules are in.
+/// Loading each file a second time is the point, hence the `allow`.
+#[path = "suite"]
+#[allow(clippy::duplicate_mod)]
+mod postgres {
+    mod api_auth;
+    mod api_chat;
+    mod api_general;
+    mod api_posts;
+    mod api_search;
+    mod chat_load;
+}

@@ -91,6 +91,14 @@ pub fn stream(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
             replay.extend_from_slice(&event_for(&message));
             last_id = u64::try_from(message.id).ok().or(last_id);
         }
+    } else if api.db.is_shared() {
+        // A shared database publishes a message when the listener hears of it, which may be
+        // after its POST was answered: start after the newest message committed by now, so
+        // that one is history to this stream (ids commit in order, so every later one is new).
+        let newest = api
+            .db
+            .read(|store| Ok(store.recent_messages(1)?.first().map_or(0, |m| m.id)))?;
+        last_id = Some(u64::try_from(newest).unwrap_or(0));
     }
     let response = Response::empty(StatusCode::OK)
         .with_header("Content-Type", "text/event-stream")

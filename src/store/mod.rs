@@ -152,7 +152,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Sqlite(error) => write!(f, "SQLite: {error}"),
-            Error::Postgres(error) => write!(f, "PostgreSQL: {error}"),
+            // The server's own words ("db error" alone says nothing).
+            Error::Postgres(error) => match error.as_db_error() {
+                Some(db_error) => write!(f, "PostgreSQL: {db_error}"),
+                None => write!(f, "PostgreSQL: {error}"),
+            },
             Error::Unavailable(why) => write!(f, "database unavailable: {why}"),
             Error::Unexpected(what) => write!(f, "unexpected result: {what}"),
         }

@@ -95,6 +95,9 @@ fn healthz_is_200_with_status_ok() {
 
 #[test]
 fn data_lives_in_the_sqlite_file_given_by_db() {
+    if skip_on_postgres("it reads the SQLite database file") {
+        return;
+    }
     // Contract: all data lives in SQLite. The harness passes
     // `--db TMP/looplight.db`; after a write that file is an SQLite 3
     // database (file header "SQLite format 3\0", sqlite.org/fileformat.html).
@@ -111,6 +114,9 @@ fn data_lives_in_the_sqlite_file_given_by_db() {
 
 #[test]
 fn default_db_is_looplight_db_in_the_working_directory() {
+    if skip_on_postgres("the default database is a SQLite file, whatever the backend") {
+        return;
+    }
     // Decision: `--db PATH` defaults to `looplight.db` (relative to the
     // working directory, which the harness sets to the server's temp dir).
     let server = Server::builder().default_db().start();

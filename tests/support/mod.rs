@@ -1,13 +1,15 @@
 //! Test harness: spawns the real `looplight` binary on an ephemeral port with
 //! a fresh temporary document root and its own SQLite database
-//! (`--db TMP/looplight.db`, never the default), and provides a small,
+//! (`--db TMP/looplight.db`, never the default; tests under `postgres::` get
+//! a fresh PostgreSQL database instead, see `postgres`), and provides a small,
 //! strict raw HTTP/1.1 client on top of `std::net::TcpStream`. `api` and
 //! `json` add a request builder, a strict JSON parser and the JSON API
 //! contract's assertions; `sse` reads never-ending event streams (chunked
 //! framing and server-sent events) incrementally with deadlines, `chat` has
 //! the chat API's helpers, `tls` runs the same client over rustls (HTTPS)
 //! and `webdriver` is a small W3C WebDriver client for the two-browser chat
-//! test.
+//! test; `postgres` runs a throwaway PostgreSQL cluster and `nginx` a
+//! balancer in front of several servers.
 //!
 //! Everything here is deliberately independent of the server's own code: the
 //! client parses responses itself (status line, header fields, Content-Length
@@ -31,9 +33,12 @@ use tempfile::TempDir;
 pub mod api;
 pub mod chat;
 pub mod json;
+pub mod nginx;
+pub mod postgres;
 pub mod sse;
 pub mod tls;
 pub mod webdriver;
+pub use self::postgres::skip_on_postgres;
 pub use api::*;
 pub use chat::*;
 pub use json::*;
@@ -107,6 +112,7 @@ pub struct ServerBuilder {
     dir: Option<TempDir>,
     default_db: bool,
     site: Option<PathBuf>,
+    db: Option<String>,
 }
 
 impl ServerBuilder {
@@ -171,6 +177,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Use this `--db` (e.g. a PostgreSQL URL several servers share) instead of a
+    /// database of the server's own.
+    pub fn db(mut self, db: &str) -> Self {
+        self.db = Some(db.to_owned());
+        self
+    }
+
     pub fn start(self) -> Server {
         let dir = match self.dir {
             Some(dir) => dir,
@@ -206,9 +219,17 @@ impl ServerBuilder {
         }
         cmd.arg("--root").arg(self.site.as_deref().unwrap_or(&root));
         // Every server gets its own SQLite database inside its own temp dir
-        // (tests run in parallel; the default ./looplight.db is never used).
-        if self.default_db {
+        // (tests run in parallel; the default ./looplight.db is never used),
+        // or under `postgres::` a PostgreSQL database of its own.
+        let mut database = None;
+        if let Some(db) = &self.db {
+            cmd.arg("--db").arg(db);
+        } else if self.default_db {
             cmd.current_dir(&outside);
+        } else if postgres::this_test_uses_postgres() {
+            let db = postgres::database_for_dir(&outside);
+            cmd.arg("--db").arg(&db.url);
+            database = Some(db);
         } else {
             cmd.arg("--db").arg(outside.join(DB_FILE));
         }
@@ -323,6 +344,7 @@ impl ServerBuilder {
             stderr_lines,
             root,
             dir: Some(dir),
+            database,
         }
     }
 }
@@ -340,6 +362,8 @@ pub struct Server {
     root: PathBuf,
     /// Always Some, except after `stop` took it.
     dir: Option<TempDir>,
+    /// The PostgreSQL database of a test under `postgres::`, dropped after the process.
+    database: Option<postgres::Database>,
 }
 
 impl Server {
@@ -353,6 +377,7 @@ impl Server {
             dir: None,
             default_db: false,
             site: None,
+            db: None,
         }
     }
 
@@ -397,6 +422,10 @@ impl Server {
             "exit status after SIGTERM: {status}\nstderr:\n{}",
             self.stderr_lines().join("\n")
         );
+        // A server started again on this dir opens the same database.
+        if let Some(database) = self.database.take() {
+            database.keep();
+        }
         self.dir.take().expect("temp dir")
     }
 
