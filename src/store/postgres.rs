@@ -19,7 +19,10 @@
 //!   notification it reads the messages after the last one it delivered: each message reaches
 //!   each instance once, in id order, even after the listener had to reconnect.
 //! - **Failed logins** are rows, so the throttle counts failures from every instance.
+//! - **U+0000**, which PostgreSQL's text cannot hold, is escaped in what users write (see
+//!   [`to_text`]): titles, bodies and messages come back exactly as sent.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::thread;
@@ -475,7 +478,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             .client
             .query_one(
                 "INSERT INTO posts (title, body, author_id) VALUES ($1, $2, $3) RETURNING id",
-                &[&title, &body, &author_id],
+                &[&to_text(title), &to_text(body), &author_id],
             )?
             .get(0);
         self.post(id)?
@@ -485,7 +488,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     fn update_post(&mut self, id: i64, title: &str, body: &str) -> Result<Option<Post>, Error> {
         let changed = self.client.execute(
             "UPDATE posts SET title = $2, body = $3, updated_at = looplight_now() WHERE id = $1",
-            &[&id, &title, &body],
+            &[&id, &to_text(title), &to_text(body)],
         )?;
         if changed == 0 {
             return Ok(None);
@@ -505,7 +508,8 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             .client
             .prepare("INSERT INTO posts (title, body, author_id) VALUES ($1, $2, $3)")?;
         for (title, body) in posts {
-            self.client.execute(&insert, &[title, body, &author_id])?;
+            self.client
+                .execute(&insert, &[&to_text(title), &to_text(body), &author_id])?;
         }
         Ok(())
     }
@@ -527,8 +531,8 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             .iter()
             .map(|row| SearchHit {
                 id: row.get(0),
-                title: row.get(1),
-                snippet: row.get(2),
+                title: from_text(row.get(1)),
+                snippet: from_text(row.get(2)),
             })
             .collect())
     }
@@ -542,7 +546,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
             .client
             .query_one(
                 "INSERT INTO messages (user_id, text) VALUES ($1, $2) RETURNING id",
-                &[&user_id, &text],
+                &[&user_id, &to_text(text)],
             )?
             .get(0);
         // Delivered to every listener when (and only if) the transaction commits.
@@ -575,11 +579,54 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 }
 
+/// PostgreSQL's `text` cannot hold U+0000, which the API stores like any other character.
+/// Text from users goes in with NUL written as [`ESCAPE`] `0` and [`ESCAPE`] itself doubled,
+/// and comes out decoded ([`from_text`]); text with neither (nearly all) is stored unchanged.
+const ESCAPE: char = '\u{F8FF}';
+
+fn to_text(text: &str) -> Cow<'_, str> {
+    if !text.contains(['\0', ESCAPE]) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\0' => escaped.extend([ESCAPE, '0']),
+            ESCAPE => escaped.extend([ESCAPE, ESCAPE]),
+            c => escaped.push(c),
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// The inverse of [`to_text`]; a lone [`ESCAPE`] (a snippet cut between the two) is kept.
+fn from_text(text: String) -> String {
+    if !text.contains(ESCAPE) {
+        return text;
+    }
+    let mut decoded = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            (ESCAPE, Some('0')) => {
+                chars.next();
+                decoded.push('\0');
+            }
+            (ESCAPE, Some(&ESCAPE)) => {
+                chars.next();
+                decoded.push(ESCAPE);
+            }
+            (c, _) => decoded.push(c),
+        }
+    }
+    decoded
+}
+
 fn post_from_row(row: &Row) -> Post {
     Post {
         id: row.get(0),
-        title: row.get(1),
-        body: row.get(2),
+        title: from_text(row.get(1)),
+        body: from_text(row.get(2)),
         author: row.get(3),
         created_at: row.get(4),
         updated_at: row.get(5),
@@ -590,7 +637,34 @@ fn message_from_row(row: &Row) -> Message {
     Message {
         id: row.get(0),
         user: row.get(1),
-        text: row.get(2),
+        text: from_text(row.get(2)),
         sent_at: row.get(3),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_without_nul_or_the_escape_is_stored_as_it_is_and_the_rest_round_trips() {
+        assert!(matches!(
+            to_text("plain, ünïcode \\ text"),
+            Cow::Borrowed(_)
+        ));
+        for text in [
+            "\0",
+            "a\0b",
+            "\u{F8FF}",
+            "\u{F8FF}0",
+            "\u{F8FF}\0\u{F8FF}\u{F8FF}",
+            "0\0\0",
+        ] {
+            let stored = to_text(text).into_owned();
+            assert!(!stored.contains('\0'), "{stored:?}");
+            assert_eq!(from_text(stored), text);
+        }
+        // A snippet may end between the escape and what it escapes.
+        assert_eq!(from_text("cut \u{F8FF}".to_owned()), "cut \u{F8FF}");
     }
 }
