@@ -3,11 +3,12 @@
 //! (`--db TMP/looplight.db`, never the default), and provides a small,
 //! strict raw HTTP/1.1 client on top of `std::net::TcpStream`. `api` and
 //! `json` add a request builder, a strict JSON parser and the JSON API
-//! contract's assertions; `sse` reads never-ending event streams (chunked
-//! framing and server-sent events) incrementally with deadlines, `chat` has
-//! the chat API's helpers, `tls` runs the same client over rustls (HTTPS)
-//! and `webdriver` is a small W3C WebDriver client for the two-browser chat
-//! test.
+//! contract's assertions; `wait` polls conditions with a deadline (no test
+//! sleeps to wait for something or asserts how long anything took); `sse`
+//! reads never-ending event streams (chunked framing and server-sent events)
+//! incrementally with deadlines, `chat` has the chat API's helpers, `tls`
+//! runs the same client over rustls (HTTPS) and `webdriver` is a small W3C
+//! WebDriver client for the two-browser chat test.
 //!
 //! Everything here is deliberately independent of the server's own code: the
 //! client parses responses itself (status line, header fields, Content-Length
@@ -21,23 +22,28 @@ use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
 pub mod api;
 pub mod chat;
 pub mod json;
+
 pub mod sse;
 pub mod tls;
+pub mod wait;
 pub mod webdriver;
 pub use api::*;
 pub use chat::*;
 pub use json::*;
+
 pub use sse::*;
+pub use wait::*;
 
 /// Upper bound for any single blocking socket operation.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -232,9 +238,11 @@ impl ServerBuilder {
 
         // Drain stderr so the pipe never fills; kept for failure messages.
         let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr_done = Arc::new(AtomicBool::new(false));
         {
             let stderr = child.stderr.take().unwrap();
             let sink = Arc::clone(&stderr_lines);
+            let done = Arc::clone(&stderr_done);
             thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     match line {
@@ -242,6 +250,7 @@ impl ServerBuilder {
                         Err(_) => break,
                     }
                 }
+                done.store(true, Ordering::SeqCst);
             });
         }
 
@@ -249,10 +258,12 @@ impl ServerBuilder {
         // line the HTTPS address); everything after it is access log,
         // drained continuously into `log`.
         let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout_done = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<io::Result<String>>();
         {
             let stdout = child.stdout.take().unwrap();
             let sink = Arc::clone(&log);
+            let done = Arc::clone(&stdout_done);
             let announcements = if https { 2 } else { 1 };
             thread::spawn(move || {
                 let mut reader = BufReader::new(stdout);
@@ -267,13 +278,21 @@ impl ServerBuilder {
                         Err(_) => break,
                     }
                 }
+                done.store(true, Ordering::SeqCst);
             });
         }
 
         let fail = |child: &mut Child, msg: String| -> ! {
             let _ = child.kill();
             let status = child.wait().ok();
-            thread::sleep(Duration::from_millis(50));
+            // The process is gone: let the reader take the rest of its stderr.
+            let _ = try_wait_for(Duration::from_secs(2), POLL, || {
+                if stderr_done.load(Ordering::SeqCst) {
+                    Ok(())
+                } else {
+                    Err(String::new())
+                }
+            });
             panic!(
                 "{msg}\nexit status: {status:?}\nstderr:\n{}",
                 stderr_lines.lock().unwrap().join("\n")
@@ -320,6 +339,7 @@ impl ServerBuilder {
             tls_addr,
             cert_file,
             log,
+            stdout_done,
             stderr_lines,
             root,
             dir: Some(dir),
@@ -336,6 +356,9 @@ pub struct Server {
     /// The `--cert` file, if one was given.
     cert_file: Option<PathBuf>,
     log: Arc<Mutex<Vec<String>>>,
+    /// Set once the stdout reader has seen EOF (the process and everything
+    /// it printed is gone: `log` is final).
+    stdout_done: Arc<AtomicBool>,
     stderr_lines: Arc<Mutex<Vec<String>>>,
     root: PathBuf,
     /// Always Some, except after `stop` took it.
@@ -463,16 +486,21 @@ impl Server {
 
     /// Waits up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        try_wait_for(timeout, POLL, || {
+            self.child
+                .try_wait()
+                .expect("try_wait")
+                .ok_or_else(|| "still running".to_string())
+        })
+        .ok()
+    }
+
+    /// After the process exited: waits until its stdout has been read to the
+    /// end, so `log_lines` holds everything it ever printed.
+    pub fn wait_stdout_closed(&self) {
+        wait_until("the server's stdout to reach EOF", PATIENCE, || {
+            self.stdout_done.load(Ordering::SeqCst)
+        });
     }
 
     /// Panics if the process has exited.
@@ -497,18 +525,18 @@ impl Server {
         utime + stime
     }
 
-    /// Number of file descriptors the server process has open.
-    pub fn open_fds(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
-            .expect("read /proc/<pid>/fd")
-            .count()
-    }
-
     /// CPU ticks consumed by the server while the calling thread sleeps `d`.
     pub fn cpu_ticks_during(&self, d: Duration) -> u64 {
         let before = self.cpu_ticks();
         thread::sleep(d);
         self.cpu_ticks() - before
+    }
+
+    /// Number of file descriptors the server process has open.
+    pub fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("read /proc/<pid>/fd")
+            .count()
     }
 }
 
@@ -744,6 +772,8 @@ impl Client {
     pub fn send_in_pieces(&mut self, bytes: &[u8], piece: usize, pause: Duration) {
         for chunk in bytes.chunks(piece) {
             self.send(chunk);
+            // The scenario itself (a client trickling its request), not a
+            // wait for anything: callers assert nothing about how long it took.
             thread::sleep(pause);
         }
     }
@@ -1027,16 +1057,15 @@ fn wait_for_line(
     timeout: Duration,
     pred: impl Fn(&str) -> bool,
 ) -> Option<String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(line) = lines.lock().unwrap().iter().find(|l| pred(l)) {
-            return Some(line.clone());
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
+    try_wait_for(timeout, POLL, || {
+        let lines = lines.lock().unwrap();
+        lines
+            .iter()
+            .find(|l| pred(l))
+            .cloned()
+            .ok_or_else(|| format!("{} lines", lines.len()))
+    })
+    .ok()
 }
 
 pub fn is_timeout(e: &io::Error) -> bool {
@@ -1239,17 +1268,18 @@ pub fn run_with_deadline(mut command: Command, limit: Duration) -> Output {
     };
     let stdout = drain(Box::new(child.stdout.take().unwrap()));
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
+    let status = match try_wait_for(limit, POLL, || {
+        child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| "running".to_string())
+    }) {
+        Ok(status) => status,
+        Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
             panic!("{command:?} did not finish within {limit:?}");
         }
-        thread::sleep(Duration::from_millis(10));
     };
     Output {
         status,
