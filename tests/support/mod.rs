@@ -33,7 +33,7 @@ use tempfile::TempDir;
 pub mod api;
 pub mod chat;
 pub mod json;
-
+pub mod sockets;
 pub mod sse;
 pub mod tls;
 pub mod wait;
@@ -41,7 +41,7 @@ pub mod webdriver;
 pub use api::*;
 pub use chat::*;
 pub use json::*;
-
+pub use sockets::*;
 pub use sse::*;
 pub use wait::*;
 
@@ -513,25 +513,6 @@ impl Server {
         }
     }
 
-    /// utime + stime of the server process, in clock ticks (normally 1/100 s).
-    pub fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .expect("read /proc/<pid>/stat");
-        // Fields after the parenthesised command name start at field 3 (state).
-        let after = &stat[stat.rfind(')').expect("comm field") + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let utime: u64 = fields[14 - 3].parse().unwrap();
-        let stime: u64 = fields[15 - 3].parse().unwrap();
-        utime + stime
-    }
-
-    /// CPU ticks consumed by the server while the calling thread sleeps `d`.
-    pub fn cpu_ticks_during(&self, d: Duration) -> u64 {
-        let before = self.cpu_ticks();
-        thread::sleep(d);
-        self.cpu_ticks() - before
-    }
-
     /// Number of file descriptors the server process has open.
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
@@ -718,6 +699,17 @@ fn no_body_status(status: u16) -> bool {
 // Client
 // ---------------------------------------------------------------------------
 
+/// See `Client::peek_now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peeked {
+    /// Nothing has arrived and the connection is open.
+    Nothing,
+    /// Bytes are waiting to be read.
+    Bytes,
+    /// The server closed (or reset) the connection, with nothing unread.
+    Closed,
+}
+
 /// A raw TCP client with a receive buffer, so several (pipelined) responses
 /// can be parsed one after another from the same connection. With `tls`
 /// (see `Client::connect_tls`) every byte goes through rustls; `stream` is
@@ -815,6 +807,25 @@ impl Client {
     fn preview(&self) -> String {
         let n = self.buf.len().min(400);
         String::from_utf8_lossy(&self.buf[..n]).into_owned()
+    }
+
+    /// What the server has sent that this client has not read, right now
+    /// (a non-blocking peek; nothing is consumed).
+    pub fn peek_now(&self) -> Peeked {
+        if !self.buf.is_empty() {
+            return Peeked::Bytes;
+        }
+        self.stream.set_nonblocking(true).unwrap();
+        let mut probe = [0u8; 1];
+        let peeked = self.stream.peek(&mut probe);
+        self.stream.set_nonblocking(false).unwrap();
+        match peeked {
+            Ok(0) => Peeked::Closed,
+            Ok(_) => Peeked::Bytes,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Peeked::Nothing,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => Peeked::Closed,
+            Err(e) => panic!("peek: {e}"),
+        }
     }
 
     /// Bytes received but not yet consumed by a parsed response.

@@ -16,12 +16,11 @@
 //! so the server's own `--header-timeout` answers it with 408 once that much
 //! time has passed there.
 
-use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Client, Server, is_timeout};
+use super::{Client, Peeked, Server};
 
 /// How often `wait_for` looks again.
 pub const POLL: Duration = Duration::from_millis(10);
@@ -104,15 +103,10 @@ impl Witness {
     /// Whether the 408 has arrived, without blocking. Panics if anything
     /// else arrives or the connection ends without it.
     pub fn fired(&mut self) -> bool {
-        self.client.stream.set_nonblocking(true).unwrap();
-        let mut probe = [0u8; 1];
-        let peeked = self.client.stream.peek(&mut probe);
-        self.client.stream.set_nonblocking(false).unwrap();
-        match peeked {
-            Ok(0) => panic!("witness: the server closed the connection without a 408"),
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::WouldBlock || is_timeout(&e) => return false,
-            Err(e) => panic!("witness: {e}"),
+        match self.client.peek_now() {
+            Peeked::Nothing => return false,
+            Peeked::Closed => panic!("witness: the server closed the connection without a 408"),
+            Peeked::Bytes => {}
         }
         let resp = self
             .client
