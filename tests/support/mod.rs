@@ -1238,6 +1238,56 @@ pub fn assert_date_is_now(value: &str) {
     );
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn parse_imf_fixdate(value: &str) -> Option<i64> {
+    if !is_imf_fixdate(value) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| value[r].parse::<i64>().ok();
+    let month = MONTHS.iter().position(|m| *m == &value[8..11])? as i64 + 1;
+    let days = days_from_civil(num(12..16)?, month, num(5..7)?);
+    let secs = days * 86_400 + num(17..19)? * 3600 + num(20..22)? * 60 + num(23..25)?;
+    // The weekday must match the date.
+    (imf_fixdate(secs) == value).then_some(secs)
+}
+
+/// The server's clock, in whole seconds: the `Date` of a fresh response.
+pub fn server_clock(server: &Server) -> i64 {
+    let resp = server.get("/hello.txt");
+    let date = resp
+        .header("date")
+        .unwrap_or_else(|| panic!("no Date:\n{}", resp.head));
+    parse_imf_fixdate(date).unwrap_or_else(|| panic!("bad Date {date:?}"))
+}
+
+/// Waits until the server's clock (its `Date`) reads later than `secs`:
+/// time has passed where it matters, on the server, without a sleep.
+pub fn wait_for_server_clock_past(server: &Server, secs: i64) {
+    wait_for_every(
+        &format!("the server's Date to pass {}", imf_fixdate(secs)),
+        PATIENCE,
+        Duration::from_millis(50),
+        || {
+            let now = server_clock(server);
+            if now > secs {
+                Ok(())
+            } else {
+                Err(imf_fixdate(now))
+            }
+        },
+    );
+}
+
 /// Syntax-only IMF-fixdate check (any instant).
 pub fn is_imf_fixdate(value: &str) -> bool {
     let b = value.as_bytes();
