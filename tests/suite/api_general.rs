@@ -13,8 +13,7 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -712,9 +711,11 @@ fn password_hashing_does_not_block_the_event_loop() {
     // connections, then GET /healthz on a fifth: the health check must be
     // answered before the last login, i.e. the loop kept serving while the
     // hashes ran elsewhere. A loop that hashed inline would handle the
-    // four already-received logins first. The moment the /healthz response
-    // is in, each login socket is peeked without blocking: at least one
-    // must still be waiting for its response.
+    // four already-received logins first. The health check is sent once
+    // the server has read all four logins (their connections' receive
+    // queues are empty), and the moment its response is in, each login
+    // socket is peeked without blocking: at least one must still be waiting
+    // for its response.
     let server = Server::start(&[]);
     register(&server, "hasher", PASSWORD);
     let login_bytes = login_req("hasher", PASSWORD).bytes();
@@ -723,11 +724,15 @@ fn password_hashing_does_not_block_the_event_loop() {
     for c in &mut logins {
         c.send(&login_bytes);
     }
-    thread::sleep(Duration::from_millis(2));
-    let sent = Instant::now();
+    wait_for("the server to read the four logins", PATIENCE, || {
+        for c in &logins {
+            server_holds(server.addr, c.stream.local_addr().unwrap())?;
+            c.server_has_read_all()?;
+        }
+        Ok(())
+    });
     health.send(&get("/healthz"));
     let h = health.read_response();
-    let health_took = sent.elapsed();
     let pending = logins
         .iter()
         .filter(|c| {
@@ -739,16 +744,14 @@ fn password_hashing_does_not_block_the_event_loop() {
         })
         .count();
     assert_eq!(h.status, 200, "{}", h.head);
-    let mut last_login = Duration::ZERO;
     for c in &mut logins {
         let r = c.read_response();
-        last_login = sent.elapsed();
         assert_eq!(r.status, 200, "login: {}\n{}", r.head, r.body_str());
     }
     assert!(
         pending > 0,
-        "GET /healthz was answered {health_took:?} after it was sent, only after all 4 logins \
-         (the last one was read {last_login:?} after it): argon2 blocks the event loop"
+        "GET /healthz, sent after the server had read 4 logins, was answered only after all \
+         4 logins were: argon2 blocks the event loop"
     );
 }
 
