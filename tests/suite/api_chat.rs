@@ -614,7 +614,7 @@ fn a_stream_opened_right_after_a_post_gets_that_message_only_if_asked_and_once()
         let mut got = Vec::new();
         loop {
             match s.poll_next(deadline) {
-                Ok(Next::Item(_, SseItem::Event(ev))) if !ev.is_retry_only() => {
+                Ok(Next::Item(SseItem::Event(ev))) if !ev.is_retry_only() => {
                     let msg = event_message(&ev);
                     if msg == marker {
                         break;
@@ -767,12 +767,12 @@ fn heartbeat_comments_arrive_at_least_every_interval_while_idle() {
     let mut heartbeats = 0;
     while heartbeats < HEARTBEATS {
         match s.poll_next(deadline) {
-            Ok(Next::Item(_, SseItem::Comment(c))) => {
+            Ok(Next::Item(SseItem::Comment(c))) => {
                 assert!(c.starts_with(':'), "{c:?}");
                 heartbeats += 1;
             }
-            Ok(Next::Item(_, SseItem::Event(ev))) if ev.is_retry_only() => {}
-            Ok(Next::Item(_, SseItem::Event(ev))) => {
+            Ok(Next::Item(SseItem::Event(ev))) if ev.is_retry_only() => {}
+            Ok(Next::Item(SseItem::Event(ev))) => {
                 panic!("unexpected event while idle: {:?}\n{}", ev.raw, s.context())
             }
             Ok(Next::Ended(how)) => panic!("stream ended ({how:?})\n{}", s.context()),

@@ -61,7 +61,7 @@ fn a_thousand_streams_all_receive_a_new_message() {
                 continue;
             }
             progress |= s.pump().unwrap_or_else(|e| panic!("stream #{i}: {e}"));
-            while let Some((_, item)) = s.pop_item() {
+            while let Some(item) = s.pop_item() {
                 match item {
                     SseItem::Comment(_) => {}
                     SseItem::Event(ev) if ev.is_retry_only() => {}
