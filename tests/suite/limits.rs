@@ -7,9 +7,10 @@
 //!
 //! Timeouts are set to fractions of a second through the flags so the tests
 //! stay fast. No test here measures time: a timeout is asserted by its event
-//! (the 408, the close), awaited with the client's `IO_TIMEOUT` (5 s), which
-//! is below every default timeout (10 s and more), so a flag that is ignored
-//! fails the test; where idle time must exceed a timeout, a `Witness` on
+//! (the 408, the close), awaited for less than the flag's default (the
+//! client's `IO_TIMEOUT`, 5 s, against defaults of 10 s and more; `PATIENCE`,
+//! 20 s, against the 30 s write timeout), so a flag that is ignored fails the
+//! test; where idle time must exceed a timeout, a `Witness` on
 //! another connection proves it on the server's clock. How long each timeout
 //! really takes, and the CPU the server burns while it cannot accept, are
 //! figures printed by `benches/load/timing.py`.
