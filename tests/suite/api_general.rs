@@ -707,30 +707,38 @@ fn chunked_json_bodies_are_accepted() {
 
 #[test]
 fn password_hashing_does_not_block_the_event_loop() {
-    // Four logins (each an argon2 verification, tens of ms) on four
-    // connections, then GET /healthz on a fifth: the health check must be
+    // LOGINS logins (each an argon2 verification, tens of ms) on as many
+    // connections, then GET /healthz on another: the health check must be
     // answered before the last login, i.e. the loop kept serving while the
     // hashes ran elsewhere. A loop that hashed inline would handle the
-    // four already-received logins first. The health check is sent once
-    // the server has read all four logins (their connections' receive
-    // queues are empty), and the moment its response is in, each login
-    // socket is peeked without blocking: at least one must still be waiting
-    // for its response.
+    // already-received logins first. The health check is sent once the
+    // server has read every login (their connections' receive queues are
+    // empty), and the moment its response is in, each login socket is
+    // peeked without blocking: at least one must still be waiting for its
+    // response. Twelve logins keep the helper threads busy for several
+    // hash-times after the last one is read, far longer than noticing that
+    // and sending one request takes.
+    const LOGINS: usize = 12;
     let server = Server::start(&[]);
     register(&server, "hasher", PASSWORD);
     let login_bytes = login_req("hasher", PASSWORD).bytes();
-    let mut logins: Vec<Client> = (0..4).map(|_| server.connect()).collect();
+    let mut logins: Vec<Client> = (0..LOGINS).map(|_| server.connect()).collect();
     let mut health = server.connect();
     for c in &mut logins {
         c.send(&login_bytes);
     }
-    wait_for("the server to read the four logins", PATIENCE, || {
-        for c in &logins {
-            server_holds(server.addr, c.stream.local_addr().unwrap())?;
-            c.server_has_read_all()?;
-        }
-        Ok(())
-    });
+    wait_for_every(
+        "the server to read every login",
+        PATIENCE,
+        Duration::from_millis(1),
+        || {
+            for c in &logins {
+                server_holds(server.addr, c.stream.local_addr().unwrap())?;
+                c.server_has_read_all()?;
+            }
+            Ok(())
+        },
+    );
     health.send(&get("/healthz"));
     let h = health.read_response();
     let pending = logins
@@ -750,8 +758,8 @@ fn password_hashing_does_not_block_the_event_loop() {
     }
     assert!(
         pending > 0,
-        "GET /healthz, sent after the server had read 4 logins, was answered only after all \
-         4 logins were: argon2 blocks the event loop"
+        "GET /healthz, sent after the server had read {LOGINS} logins, was answered only \
+         after all of them were: argon2 blocks the event loop"
     );
 }
 
