@@ -212,8 +212,11 @@ fn disconnected_subscribers_are_removed() {
         .iter()
         .map(|s| s.client.stream.local_addr().unwrap())
         .collect();
+    let table = TcpTable::read();
     for a in &addrs {
-        server_holds(server.addr, *a).unwrap_or_else(|e| panic!("premise: an open stream: {e}"));
+        table
+            .server_holds(server.addr, *a)
+            .unwrap_or_else(|e| panic!("premise: an open stream: {e}"));
     }
     for (i, s) in streams.into_iter().enumerate() {
         if i % 2 == 1 {
@@ -229,13 +232,16 @@ fn disconnected_subscribers_are_removed() {
     server.assert_running();
     Req::get("/healthz").send(&server).expect(200);
     // The server closed its end of every one of them.
-    for a in &addrs {
-        wait_for(
-            "the server to close a disconnected stream's connection",
-            PATIENCE,
-            || server_released(server.addr, *a),
-        );
-    }
+    wait_for(
+        "the server to close the disconnected streams' connections",
+        PATIENCE,
+        || {
+            let table = TcpTable::read();
+            addrs
+                .iter()
+                .try_for_each(|a| table.server_released(server.addr, *a))
+        },
+    );
 
     // A following stream works: replay, then live.
     let mut s = open_stream(&server, &token, &format!("?after={}", m1.id - 1));

@@ -5,6 +5,7 @@
 //! read everything the client sent (its receive queue is empty), or it has
 //! let go of the connection (its socket is closed or gone).
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::Client;
@@ -36,27 +37,71 @@ fn parse_addr(text: &str) -> Option<SocketAddr> {
     )))
 }
 
+/// A snapshot of the kernel's IPv4 TCP table (one read of `/proc/net/tcp`,
+/// for tests that look up many connections at once).
+pub struct TcpTable(HashMap<(SocketAddr, SocketAddr), TcpEntry>);
+
+impl TcpTable {
+    pub fn read() -> TcpTable {
+        let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+        let mut entries = HashMap::new();
+        for line in table.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 {
+                continue;
+            }
+            let (Some(local), Some(remote)) = (parse_addr(f[1]), parse_addr(f[2])) else {
+                continue;
+            };
+            let Some((tx, rx)) = f[4].split_once(':') else {
+                continue;
+            };
+            let entry = (|| {
+                Some(TcpEntry {
+                    state: u8::from_str_radix(f[3], 16).ok()?,
+                    tx_queue: u64::from_str_radix(tx, 16).ok()?,
+                    rx_queue: u64::from_str_radix(rx, 16).ok()?,
+                    inode: f[9].parse().ok()?,
+                })
+            })();
+            if let Some(entry) = entry {
+                entries.insert((local, remote), entry);
+            }
+        }
+        TcpTable(entries)
+    }
+
+    /// The entry for the socket bound to `local` and connected to `remote`.
+    pub fn entry(&self, local: SocketAddr, remote: SocketAddr) -> Option<&TcpEntry> {
+        self.0.get(&(local, remote))
+    }
+
+    /// See the free function `server_released`.
+    pub fn server_released(&self, server: SocketAddr, client: SocketAddr) -> Result<(), String> {
+        match self.entry(server, client) {
+            None => Ok(()),
+            Some(e) if e.inode == 0 => Ok(()),
+            Some(e) => Err(format!(
+                "the server still holds {client}'s connection: {e:?}"
+            )),
+        }
+    }
+
+    /// See the free function `server_holds`.
+    pub fn server_holds(&self, server: SocketAddr, client: SocketAddr) -> Result<(), String> {
+        match self.entry(server, client) {
+            Some(e) if e.inode != 0 && e.state == TCP_ESTABLISHED => Ok(()),
+            other => Err(format!(
+                "the server's end of {client}'s connection: {other:?}"
+            )),
+        }
+    }
+}
+
 /// The kernel's entry for the IPv4 socket bound to `local` and connected to
 /// `remote`, if there is one.
 pub fn tcp_entry(local: SocketAddr, remote: SocketAddr) -> Option<TcpEntry> {
-    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
-    for line in table.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 10 {
-            continue;
-        }
-        if parse_addr(f[1]) != Some(local) || parse_addr(f[2]) != Some(remote) {
-            continue;
-        }
-        let (tx, rx) = f[4].split_once(':')?;
-        return Some(TcpEntry {
-            state: u8::from_str_radix(f[3], 16).ok()?,
-            tx_queue: u64::from_str_radix(tx, 16).ok()?,
-            rx_queue: u64::from_str_radix(rx, 16).ok()?,
-            inode: f[9].parse().ok()?,
-        });
-    }
-    None
+    TcpTable::read().entry(local, remote).cloned()
 }
 
 /// The server's end of the connection whose client end is bound to `client`
@@ -89,22 +134,11 @@ impl Client {
 /// the accept queue is not held either: where the server may not have
 /// accepted it yet, wait for `server_holds` first.
 pub fn server_released(server: SocketAddr, client: SocketAddr) -> Result<(), String> {
-    match server_end_of(server, client) {
-        None => Ok(()),
-        Some(e) if e.inode == 0 => Ok(()),
-        Some(e) => Err(format!(
-            "the server still holds {client}'s connection: {e:?}"
-        )),
-    }
+    TcpTable::read().server_released(server, client)
 }
 
 /// Ok while the server holds the connection from `client` open (its socket
 /// is established and owned by a process).
 pub fn server_holds(server: SocketAddr, client: SocketAddr) -> Result<(), String> {
-    match server_end_of(server, client) {
-        Some(e) if e.inode != 0 && e.state == TCP_ESTABLISHED => Ok(()),
-        other => Err(format!(
-            "the server's end of {client}'s connection: {other:?}"
-        )),
-    }
+    TcpTable::read().server_holds(server, client)
 }
