@@ -544,21 +544,29 @@ fn slow_reader_making_progress_is_not_cut_off() {
     let mut stalled = server.connect();
     stalled.send(&get_close("/big.bin"));
     let stalled_addr = stalled.stream.local_addr().unwrap();
-    // Looked at between reads (waiting for it before reading would stall
-    // the slow reader itself): first the server holds the other client's
-    // connection, later it has dropped it.
-    let mut stalled_held = false;
+    // Watched from another thread, so that neither waiting for it nor
+    // reading the kernel's table slows the reader down: first the server
+    // holds the other client's connection, later it has dropped it.
+    let stalled_dropped = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let dropped = Arc::clone(&stalled_dropped);
+        let server_addr = server.addr;
+        thread::spawn(move || {
+            wait_for("the server to accept the other client", PATIENCE, || {
+                server_holds(server_addr, stalled_addr)
+            });
+            let gone = try_wait_for(PATIENCE, POLL, || {
+                server_released(server_addr, stalled_addr)
+            });
+            dropped.store(gone.is_ok(), Ordering::SeqCst);
+        })
+    };
     let mut stalled_dropped_at = None;
     let mut raw = Vec::new();
     let mut buf = vec![0u8; 192 * 1024];
     loop {
-        if stalled_dropped_at.is_none() {
-            let table = TcpTable::read();
-            if !stalled_held {
-                stalled_held = table.server_holds(server.addr, stalled_addr).is_ok();
-            } else if table.server_released(server.addr, stalled_addr).is_ok() {
-                stalled_dropped_at = Some(raw.len());
-            }
+        if stalled_dropped_at.is_none() && stalled_dropped.load(Ordering::SeqCst) {
+            stalled_dropped_at = Some(raw.len());
         }
         // Up to 192 KiB every 50 ms until the other client was dropped (the
         // scenario: a slow reader), then the rest without pauses.
@@ -577,6 +585,7 @@ fn slow_reader_making_progress_is_not_cut_off() {
          read nothing, so it was not slower than the write timeout",
         raw.len()
     );
+    watcher.join().unwrap();
     let end = find(&raw, b"\r\n\r\n").expect("response head");
     assert!(raw.starts_with(b"HTTP/1.1 200 "));
     assert!(
