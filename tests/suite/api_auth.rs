@@ -7,8 +7,7 @@
 //!
 //! Every successful register/login runs argon2, so tests reuse their users.
 
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -249,34 +248,49 @@ fn session_ttl_sets_the_cookie_max_age() {
 
 #[test]
 fn an_expired_session_is_401() {
-    // Contract: expired → 401. With `--session-ttl 2` the token works at
-    // once and after 1 s, and is refused within ~1 s after it expires.
-    let server = Server::start(&["--session-ttl", "2"]);
-    register(&server, "shortlived", PASSWORD);
+    // Contract: expired → 401. With `--session-ttl 3` the token works at
+    // once, still works in a later second than the login was sent in (by the
+    // server's own Date, so a loaded machine cannot make it look early), and
+    // is then refused: polled until the server says so, nothing timed here.
+    let server = Server::start(&["--session-ttl", "3"]);
+    let x = register_req("shortlived", PASSWORD).send(&server);
+    x.expect(201);
+    let before_login = parse_imf_fixdate(x.header("date").unwrap_or(""))
+        .unwrap_or_else(|| panic!("Date of the register response\n{}", x.show()));
     let x = login_req("shortlived", PASSWORD).send(&server);
-    let logged_in = Instant::now();
     let token = x.expect(200).field("token").str().to_string();
-    assert_session_cookie(&x, &token, 2);
+    assert_session_cookie(&x, &token, 3);
     assert_eq!(whoami(&server, &token).as_deref(), Some("shortlived"));
-    thread::sleep(Duration::from_secs(1).saturating_sub(logged_in.elapsed()));
-    assert_eq!(
-        whoami(&server, &token).as_deref(),
-        Some("shortlived"),
-        "valid within the TTL"
+    let mut last_valid = before_login;
+    wait_for_every(
+        "the 3-second session to be refused",
+        PATIENCE,
+        Duration::from_millis(20),
+        || {
+            let x = Req::get("/api/auth/me").bearer(&token).send(&server);
+            match x.status {
+                401 => {
+                    x.expect_error(401);
+                    Ok(())
+                }
+                200 => {
+                    assert_eq!(x.expect(200).field("username").str(), "shortlived");
+                    let date = parse_imf_fixdate(x.header("date").unwrap_or(""))
+                        .unwrap_or_else(|| panic!("Date\n{}", x.show()));
+                    last_valid = last_valid.max(date);
+                    Err(format!("still valid at {}", imf_fixdate(date)))
+                }
+                _ => panic!("GET /api/auth/me: 200 or 401 expected\n{}", x.show()),
+            }
+        },
     );
-    thread::sleep(Duration::from_millis(2000).saturating_sub(logged_in.elapsed()));
-    let deadline = logged_in + Duration::from_millis(3500);
-    loop {
-        if whoami(&server, &token).is_none() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "a 2-second session still works {:?} after login",
-            logged_in.elapsed()
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    assert!(
+        last_valid > before_login,
+        "valid within the TTL: the token was last accepted at {}, in the second the login \
+         was sent ({})",
+        imf_fixdate(last_valid),
+        imf_fixdate(before_login)
+    );
     // Expired for writes too, and via the cookie.
     Req::post("/api/posts")
         .bearer(&token)

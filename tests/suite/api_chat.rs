@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-/// Generous bound for an event that should arrive at once.
-const PROMPT: Duration = Duration::from_secs(3);
+/// Generous deadline for an event that should arrive at once (a deadline to
+/// give up, never a measurement).
+const PROMPT: Duration = Duration::from_secs(10);
 
 /// A server with two logged-in users; returns (server, alice's token,
 /// bob's token).
@@ -605,21 +606,26 @@ fn a_stream_opened_right_after_a_post_gets_that_message_only_if_asked_and_once()
         };
         let mut s = EventStream::open(&server, &req);
         let wanted = if round % 3 == 2 { 0 } else { 1 };
-        let deadline = Instant::now() + Duration::from_millis(if wanted == 1 { 2000 } else { 60 });
+        // A later message marks the end: a stream delivers in order, so all
+        // it will ever send about `m` comes before the marker (no waiting to
+        // see whether an extra copy turns up).
+        let marker = send_message(&server, &token, &format!("marker {round}"));
+        let deadline = Instant::now() + PROMPT;
         let mut got = Vec::new();
         loop {
-            // After the expected events, wait a little longer for extras.
-            let until = if got.len() >= wanted {
-                deadline.min(Instant::now() + Duration::from_millis(60))
-            } else {
-                deadline
-            };
-            match s.poll_next(until) {
-                Ok(Next::Item(_, SseItem::Event(ev))) if !ev.is_retry_only() => {
-                    got.push(event_message(&ev))
+            match s.poll_next(deadline) {
+                Ok(Next::Item(SseItem::Event(ev))) if !ev.is_retry_only() => {
+                    let msg = event_message(&ev);
+                    if msg == marker {
+                        break;
+                    }
+                    got.push(msg)
                 }
                 Ok(Next::Item(..)) => {}
-                Ok(Next::TimedOut) => break,
+                Ok(Next::TimedOut) => panic!(
+                    "round {round}: the marker message never arrived\n{}",
+                    s.context()
+                ),
                 Ok(Next::Ended(how)) => panic!("stream ended ({how:?})\n{}", s.context()),
                 Err(e) => panic!("{e}"),
             }
@@ -747,41 +753,37 @@ fn after_query_replays_like_last_event_id_and_the_header_wins() {
 #[test]
 fn heartbeat_comments_arrive_at_least_every_interval_while_idle() {
     // Contract: a comment line (starting with ':') at least every
-    // `--sse-heartbeat S` seconds while idle.
+    // `--sse-heartbeat S` seconds while idle. Asserted by the events: one
+    // heartbeat after another keeps arriving on an idle stream, with nothing
+    // else in between, awaited for less than the default interval (15 s) so
+    // that they come from the flag. The gaps between them are measured by
+    // benches/load/timing.py.
+    const HEARTBEATS: usize = 3;
+    const GIVE_UP: Duration = Duration::from_secs(10);
     let server = Server::start(&["--sse-heartbeat", "0.3"]);
     let token = user_token(&server, "idler");
-    let opened = Instant::now();
     let mut s = open_stream(&server, &token, "");
-    let until = opened + Duration::from_millis(1600);
-    let mut times = vec![opened];
-    loop {
-        match s.poll_next(until) {
-            Ok(Next::Item(t, SseItem::Comment(c))) => {
+    let deadline = Instant::now() + GIVE_UP;
+    let mut heartbeats = 0;
+    while heartbeats < HEARTBEATS {
+        match s.poll_next(deadline) {
+            Ok(Next::Item(SseItem::Comment(c))) => {
                 assert!(c.starts_with(':'), "{c:?}");
-                times.push(t);
+                heartbeats += 1;
             }
-            Ok(Next::Item(_, SseItem::Event(ev))) if ev.is_retry_only() => {}
-            Ok(Next::Item(_, SseItem::Event(ev))) => {
+            Ok(Next::Item(SseItem::Event(ev))) if ev.is_retry_only() => {}
+            Ok(Next::Item(SseItem::Event(ev))) => {
                 panic!("unexpected event while idle: {:?}\n{}", ev.raw, s.context())
             }
             Ok(Next::Ended(how)) => panic!("stream ended ({how:?})\n{}", s.context()),
-            Ok(Next::TimedOut) => break,
+            Ok(Next::TimedOut) => panic!(
+                "expected {HEARTBEATS} heartbeat comments with --sse-heartbeat 0.3, got \
+                 {heartbeats} in {GIVE_UP:?}\n{}",
+                s.context()
+            ),
             Err(e) => panic!("{e}"),
         }
     }
-    times.push(until);
-    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1] - w[0]).collect();
-    let longest = gaps.iter().max().unwrap();
-    assert!(
-        times.len() - 2 >= 3,
-        "expected at least 3 heartbeat comments in 1.6 s with --sse-heartbeat 0.3, got {} (gaps {gaps:?})\n{}",
-        times.len() - 2,
-        s.context()
-    );
-    assert!(
-        *longest <= Duration::from_millis(650),
-        "a heartbeat gap of {longest:?} with --sse-heartbeat 0.3 (gaps {gaps:?})"
-    );
     assert!(s.at_boundary(), "comments are whole lines\n{}", s.context());
     // Messages still flow after the heartbeats.
     let m = send_message(&server, &token, "after the quiet");
@@ -795,13 +797,8 @@ fn head_on_the_stream_returns_the_headers_and_no_body() {
     let server = Server::start(&[]);
     let token = user_token(&server, "header");
     let mut c = server.connect();
-    let started = Instant::now();
+    // It does not hang: the response arrives within the client's IO_TIMEOUT.
     let x = Req::head(STREAM).bearer(&token).send_on(&mut c);
-    assert!(
-        started.elapsed() < PROMPT,
-        "HEAD took {:?}",
-        started.elapsed()
-    );
     assert_eq!(x.status, 200, "{}", x.show());
     assert_eq!(x.version, "HTTP/1.1", "{}", x.show());
     assert_date_is_now(x.header("date").unwrap_or(""));
@@ -849,8 +846,9 @@ fn http10_stream_is_close_delimited_not_chunked() {
 #[test]
 fn sigterm_ends_streams_with_the_terminating_chunk_and_exits_0() {
     // A stream ends cleanly on SIGTERM: whole events, then the terminating
-    // chunk; the process exits 0 within the shutdown timeout.
-    let mut server = Server::start(&["--shutdown-timeout", "4"]);
+    // chunk; the process exits 0. The grace period is an hour: streams end
+    // at once, not when the grace runs out, or the test gives up first.
+    let mut server = Server::start(&["--shutdown-timeout", "3600"]);
     let token = user_token(&server, "leaving");
     let mut busy = open_stream(&server, &token, "");
     let mut idle = open_stream(&server, &token, "");
@@ -858,10 +856,10 @@ fn sigterm_ends_streams_with_the_terminating_chunk_and_exits_0() {
     assert_eq!(busy.next_message(PROMPT), m);
 
     server.signal(SIGTERM);
-    let signalled = Instant::now();
+    let deadline = Instant::now() + PATIENCE;
     for (name, s) in [("busy", &mut busy), ("idle", &mut idle)] {
         let (items, ending) = s
-            .read_to_end(signalled + Duration::from_millis(4500))
+            .read_to_end(deadline)
             .unwrap_or_else(|e| panic!("{name} stream after SIGTERM: {e}"));
         assert_eq!(
             ending,
@@ -882,17 +880,12 @@ fn sigterm_ends_streams_with_the_terminating_chunk_and_exits_0() {
             s.context()
         );
         assert!(
-            s.wait_closed(signalled + Duration::from_secs(5)),
+            s.wait_closed(deadline),
             "{name}: the connection closes after the stream ended"
         );
     }
     let status = server
-        .wait_exit(Duration::from_secs(5))
+        .wait_exit(PATIENCE)
         .expect("server did not exit after SIGTERM");
     assert!(status.success(), "exit status after SIGTERM: {status}");
-    assert!(
-        signalled.elapsed() <= Duration::from_millis(4500),
-        "shutdown took {:?} with --shutdown-timeout 4",
-        signalled.elapsed()
-    );
 }

@@ -5,9 +5,6 @@
 //! Unicode scalar values, wrong JSON types, ignored extra fields, and SQL /
 //! FTS syntax, NUL and emoji stored verbatim.
 
-use std::thread;
-use std::time::Duration;
-
 use crate::support::*;
 
 /// A server with two users; returns (server, token of `author`, token of
@@ -441,8 +438,10 @@ fn put_replaces_title_and_body_and_keeps_id_author_created_at() {
     // Decision: keeps id, author and created_at, sets updated_at.
     let (server, a, _) = two_users(&[]);
     let p = create_post(&server, &a, "Before", "old body");
-    // Whole seconds: wait so a second-resolution updated_at must change.
-    thread::sleep(Duration::from_millis(1100));
+    // Whole seconds: wait until the server's clock has left created_at's
+    // second, so a second-resolution updated_at must change.
+    let created = rfc3339_utc(&p.created_at).expect("created_at");
+    wait_for_server_clock_past(&server, created);
     let x = Req::put(&format!("/api/posts/{}", p.id))
         .bearer(&a)
         .json(post_body("After", ""))

@@ -20,7 +20,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Barrier;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::static_rfc::{boundary_of, parse_multipart};
 use crate::support::*;
@@ -512,20 +512,17 @@ fn running_out_of_descriptors_turns_file_opens_into_503_with_retry_after() {
         .collect();
     // Premise: every descriptor taken, and big.bin's from the first request closed again (so
     // no slot frees up behind our back).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    wait_for("premise: the descriptor table to fill", PATIENCE, || {
         let (fds, big_open) = fds_and_whether_open(pid, "big.bin");
         if fds >= NOFILE as usize && !big_open {
-            break;
+            Ok(())
+        } else {
+            Err(format!(
+                "{fds} of {NOFILE} in use, big.bin open: {big_open}, with {} connections",
+                extra.len() + 1
+            ))
         }
-        assert!(
-            Instant::now() < deadline,
-            "premise: the descriptor table never filled ({fds} of {NOFILE} in use, big.bin \
-             open: {big_open}) with {} connections",
-            extra.len() + 1
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+    });
 
     first.send(&get("/big.bin"));
     let resp = first.read_response();
@@ -553,32 +550,31 @@ fn running_out_of_descriptors_turns_file_opens_into_503_with_retry_after() {
     } else {
         Some(first)
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut c = client.take().unwrap_or_else(|| server.connect());
-        let outcome = c
-            .try_send(&get("/big.bin"))
-            .map_err(|e| format!("send failed: {e}"))
-            .and_then(|()| c.try_read_response(false));
-        let last = match outcome {
-            Ok(resp) if resp.status == 200 => {
-                assert!(resp.body == big, "big.bin differs after recovery");
-                break;
-            }
-            Ok(resp) => {
-                if !resp.has_token("connection", "close") {
-                    client = Some(c);
+    wait_for_every(
+        "a 200 for big.bin after the descriptors were freed",
+        PATIENCE,
+        Duration::from_millis(50),
+        || {
+            let mut c = client.take().unwrap_or_else(|| server.connect());
+            let outcome = c
+                .try_send(&get("/big.bin"))
+                .map_err(|e| format!("send failed: {e}"))
+                .and_then(|()| c.try_read_response(false));
+            match outcome {
+                Ok(resp) if resp.status == 200 => {
+                    assert!(resp.body == big, "big.bin differs after recovery");
+                    Ok(())
                 }
-                resp.head
+                Ok(resp) => {
+                    if !resp.has_token("connection", "close") {
+                        client = Some(c);
+                    }
+                    Err(resp.head)
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => e,
-        };
-        assert!(
-            Instant::now() < deadline,
-            "still no 200 for big.bin 10 s after the descriptors were freed; last: {last}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+        },
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -691,20 +687,22 @@ fn logins_give_their_memory_back() {
     });
 
     let slack = 8 * 1024;
-    let deadline = Instant::now() + Duration::from_secs(10);
     let mut series = Vec::new();
-    loop {
-        let rss = status_kib(pid, "VmRSS");
-        series.push(rss / 1024);
-        if rss <= before + slack {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "RSS never came back within 8 MiB of {} MiB (before the 8 logins) in 10 s; \
-             MiB every 100 ms after the burst: {series:?}",
+    wait_for_every(
+        &format!(
+            "RSS to come back within 8 MiB of {} MiB (before the 8 logins)",
             before / 1024
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+        ),
+        PATIENCE,
+        Duration::from_millis(100),
+        || {
+            let rss = status_kib(pid, "VmRSS");
+            series.push(rss / 1024);
+            if rss <= before + slack {
+                Ok(())
+            } else {
+                Err(format!("MiB every 100 ms after the burst: {series:?}"))
+            }
+        },
+    );
 }

@@ -3,12 +3,17 @@
 //! SIGTERM (stop accepting, finish in-flight responses, close idle
 //! connections, exit 0 within `--shutdown-timeout`), the access log in
 //! Common Log Format, `--quiet`, and `--help`.
+//!
+//! Nothing here measures time. A shutdown that must not wait for its grace
+//! period runs with a grace of an hour, so exiting at all proves it; one
+//! whose grace must end runs with a write timeout of an hour, so only the
+//! grace can end it. How long these take: `benches/load/timing.py`.
 
 use std::io::Read;
 use std::net::TcpStream;
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
 
@@ -20,7 +25,12 @@ fn big_server(args: &[&str]) -> (Server, Vec<u8>) {
     (server, big)
 }
 
-/// Reads from `c` until EOF in small steps with pauses (a slow client).
+/// A grace period no test can reach: a server that waits for it never exits
+/// within the test's deadline.
+const HOUR: &str = "3600";
+
+/// Reads from `c` until EOF in small steps with pauses (a slow client; the
+/// pauses are the scenario, not a wait for anything).
 fn read_slowly_to_close(c: &mut Client, step: usize, pause: Duration) -> Vec<u8> {
     let mut out = c.buffered().to_vec();
     let mut buf = vec![0u8; step];
@@ -53,7 +63,6 @@ fn split_response(raw: &[u8]) -> (String, &[u8]) {
 #[test]
 fn five_hundred_concurrent_connections_are_all_served() {
     let server = Server::start(&[]);
-    let start = Instant::now();
     let mut clients: Vec<Client> = (0..500).map(|_| server.connect()).collect();
     for c in &mut clients {
         c.send(&get_close("/hello.txt"));
@@ -64,11 +73,6 @@ fn five_hundred_concurrent_connections_are_all_served() {
             .unwrap_or_else(|e| panic!("client #{i}: {e}"));
         assert_hello(&resp);
     }
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "500 connections took {:?}",
-        start.elapsed()
-    );
 }
 
 #[test]
@@ -98,15 +102,22 @@ fn many_threads_doing_keep_alive_requests_are_all_served() {
 #[test]
 fn clients_resetting_mid_download_do_not_disturb_the_server() {
     let (mut server, big) = big_server(&[]);
+    let mut reset = Vec::new();
     for _ in 0..5 {
         let mut c = server.connect();
         c.send(&get("/big.bin"));
         c.read_exact_bytes(100 * 1024);
+        reset.push(c.stream.local_addr().unwrap());
         // Dropping a socket with unread received data makes the kernel send
         // a RST, so the server's next write fails with EPIPE/ECONNRESET.
         drop(c);
     }
-    thread::sleep(Duration::from_millis(100));
+    // The server has dealt with every reset (closed its end) and lives on.
+    for addr in reset {
+        wait_for("the server to close a reset connection", PATIENCE, || {
+            server_released(server.addr, addr)
+        });
+    }
     server.assert_running();
     assert_hello(&server.get("/hello.txt"));
     let resp = server.get("/big.bin");
@@ -152,7 +163,9 @@ fn half_closed_client_gets_all_pipelined_responses() {
 
 #[test]
 fn sigterm_finishes_in_flight_download_closes_idle_connections_and_exits_0() {
-    let (mut server, big) = big_server(&["--shutdown-timeout", "8"]);
+    // The process exits once the download is done, not when the grace period
+    // (an hour) runs out.
+    let (mut server, big) = big_server(&["--shutdown-timeout", HOUR]);
 
     let mut idle = server.connect();
     idle.send(&get("/hello.txt"));
@@ -164,14 +177,14 @@ fn sigterm_finishes_in_flight_download_closes_idle_connections_and_exits_0() {
     let mut raw = download.read_exact_bytes(64 * 1024);
 
     server.signal(SIGTERM);
-    let signalled = Instant::now();
 
-    // Idle keep-alive connections are closed promptly.
-    idle.assert_closed_within(Duration::from_secs(3));
+    // Idle keep-alive connections are closed at once, while the download is
+    // still in flight.
+    idle.assert_closed();
 
-    // New connections are refused, or accepted by the kernel but never
-    // answered (closed/reset when the process exits).
-    thread::sleep(Duration::from_millis(200));
+    // The server stopped accepting before it closed the idle connection: new
+    // connections are refused, or accepted by the kernel but never answered
+    // (closed/reset when the process exits).
     let addr = server.addr;
     let probe = thread::spawn(move || -> Result<(), String> {
         let Ok(s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
@@ -213,51 +226,66 @@ fn sigterm_finishes_in_flight_download_closes_idle_connections_and_exits_0() {
     );
 
     let status = server
-        .wait_exit(Duration::from_secs(9))
-        .expect("server did not exit after SIGTERM");
+        .wait_exit(PATIENCE)
+        .expect("server did not exit after SIGTERM once its last response was done");
     assert!(
         status.success(),
         "graceful shutdown must exit with status 0, got {status}"
-    );
-    assert!(
-        signalled.elapsed() < Duration::from_secs(8),
-        "shutdown took {:?}",
-        signalled.elapsed()
     );
     probe.join().unwrap().unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn shutdown_timeout_bounds_the_grace_period_for_stalled_clients() {
-    let (mut server, _big) = big_server(&["--shutdown-timeout", "0.5"]);
+    // A stalled in-flight response is not abandoned when shutdown begins: the
+    // server has closed an idle connection (it is shutting down) and still
+    // holds the stalled one, which then reads its whole response.
+    let (mut server, big) = big_server(&["--shutdown-timeout", HOUR]);
+    let mut idle = server.connect();
+    idle.send(&get("/hello.txt"));
+    assert_hello(&idle.read_response());
+    let mut stalled = server.connect();
+    stalled.send(&get("/big.bin"));
+    let mut raw = stalled.read_exact_bytes(1024); // then nothing for a while
+    server.signal(SIGTERM);
+    idle.assert_closed();
+    let me = stalled.stream.local_addr().unwrap();
+    server_holds(server.addr, me)
+        .unwrap_or_else(|e| panic!("the stalled response was abandoned at SIGTERM: {e}"));
+    server.assert_running();
+    raw.extend(stalled.read_to_close());
+    let end = find(&raw, b"\r\n\r\n").expect("response head");
+    assert!(raw.starts_with(b"HTTP/1.1 200 "));
+    assert!(
+        raw[end + 4..] == big[..],
+        "the stalled download was cut short by the shutdown"
+    );
+    drop(stalled);
+    let status = server.wait_exit(PATIENCE).expect("exit after the download");
+    assert!(status.success(), "exit status {status}");
+
+    // The grace period ends: a client that never reads again cannot keep the
+    // server alive. Its write timeout is an hour, so only the 0.5 s grace can
+    // end the process.
+    let (mut server, _big) = big_server(&["--shutdown-timeout", "0.5", "--write-timeout", HOUR]);
     let mut stalled = server.connect();
     stalled.send(&get("/big.bin"));
     stalled.read_exact_bytes(1024); // then never read again
     server.signal(SIGTERM);
-    let start = Instant::now();
-    let status = server.wait_exit(Duration::from_secs(4));
-    let elapsed = start.elapsed();
     assert!(
-        status.is_some(),
-        "server still running 4 s after SIGTERM with --shutdown-timeout 0.5"
-    );
-    assert!(
-        elapsed >= Duration::from_millis(400),
-        "in-flight response was abandoned immediately ({elapsed:?})"
-    );
-    assert!(
-        elapsed < Duration::from_millis(2500),
-        "grace period overran: {elapsed:?}"
+        server.wait_exit(PATIENCE).is_some(),
+        "server still running {PATIENCE:?} after SIGTERM with --shutdown-timeout 0.5"
     );
 }
 
 #[test]
 fn sigterm_on_an_idle_server_exits_promptly_with_status_0() {
-    let mut server = Server::start(&[]);
+    // Nothing in flight: it exits without waiting for the grace period.
+    let mut server = Server::start(&["--shutdown-timeout", HOUR]);
     assert_hello(&server.get("/hello.txt"));
     server.signal(SIGTERM);
     let status = server
-        .wait_exit(Duration::from_secs(3))
+        .wait_exit(PATIENCE)
         .expect("server did not exit after SIGTERM");
     assert!(status.success(), "exit status {status}");
 }
@@ -273,7 +301,7 @@ fn access_log_line_is_in_common_log_format() {
     assert_hello(&server.get("/hello.txt"));
     let after = now_secs();
     let line = server
-        .wait_for_log_line(Duration::from_secs(3), |l| l.contains("/hello.txt"))
+        .wait_for_log_line(PATIENCE, |l| l.contains("/hello.txt"))
         .unwrap_or_else(|| {
             panic!(
                 "no access-log line for /hello.txt; stdout lines: {:?}",
@@ -299,7 +327,7 @@ fn access_log_records_status_and_body_size_of_errors() {
     let resp = server.get("/missing.txt");
     assert_eq!(resp.status, 404);
     let line = server
-        .wait_for_log_line(Duration::from_secs(3), |l| l.contains("/missing.txt"))
+        .wait_for_log_line(PATIENCE, |l| l.contains("/missing.txt"))
         .unwrap_or_else(|| panic!("no access-log line; stdout lines: {:?}", server.log_lines()));
     let suffix = format!("] \"GET /missing.txt HTTP/1.1\" 404 {}", resp.body.len());
     assert!(
@@ -321,7 +349,7 @@ fn access_log_has_one_line_per_pipelined_request_in_order() {
     assert_eq!(c.read_response().status, 404);
     assert_eq!(c.read_response_to_head().status, 200);
     c.assert_closed();
-    let _ = server.wait_for_log_line(Duration::from_secs(3), |l| l.contains("HEAD /hello.txt"));
+    let _ = server.wait_for_log_line(PATIENCE, |l| l.contains("HEAD /hello.txt"));
     let lines = server.log_lines();
     let expected = [
         "\"GET /hello.txt HTTP/1.1\" 200 ",
@@ -339,9 +367,15 @@ fn access_log_has_one_line_per_pipelined_request_in_order() {
 
 #[test]
 fn quiet_suppresses_the_access_log() {
-    let server = Server::start(&[]); // --quiet
+    // Everything the process ever wrote to stdout is in once it has exited
+    // and its stdout reached EOF: no line may be there.
+    let mut server = Server::start(&[]); // --quiet
     assert_hello(&server.get("/hello.txt"));
-    thread::sleep(Duration::from_millis(300));
+    server.signal(SIGTERM);
+    server
+        .wait_exit(PATIENCE)
+        .expect("server did not exit after SIGTERM");
+    server.wait_stdout_closed();
     assert!(
         server.log_lines().is_empty(),
         "--quiet must not log: {:?}",

@@ -6,30 +6,23 @@
 //! `prlimit`.
 //!
 //! Timeouts are set to fractions of a second through the flags so the tests
-//! stay fast; elapsed-time assertions use generous upper bounds because the
-//! suite runs in parallel on small machines.
+//! stay fast. No test here measures time: a timeout is asserted by its event
+//! (the 408, the close), awaited for less than the flag's default (the
+//! client's `IO_TIMEOUT`, 5 s, against defaults of 10 s and more; `PATIENCE`,
+//! 20 s, against the 30 s write timeout), so a flag that is ignored fails the
+//! test; where idle time must exceed a timeout, a `Witness` on
+//! another connection proves it on the server's clock. How long each timeout
+//! really takes, and the CPU the server burns while it cannot accept, are
+//! figures printed by `benches/load/timing.py`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::*;
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-/// Asserts `elapsed` is in [lo, hi] seconds.
-fn assert_elapsed_between(elapsed: Duration, lo: f64, hi: f64, what: &str) {
-    let e = secs(elapsed);
-    assert!(
-        e >= lo && e <= hi,
-        "{what}: took {e:.3} s, expected between {lo} and {hi} s"
-    );
-}
 
 // ---------------------------------------------------------------------------
 // Head size, URI length, header count
@@ -256,50 +249,55 @@ fn chunked_body_of_exactly_max_body_bytes_is_accepted() {
 #[test]
 fn slowly_trickled_head_gets_408_within_header_timeout_while_others_are_served() {
     // RFC 9110 §15.5.9 (408); RFC 9112 §9.5. The whole head must arrive within
-    // --header-timeout of its first byte, however steadily bytes trickle in.
+    // --header-timeout of its first byte, however steadily bytes trickle in:
+    // the 408 comes while the client is still trickling, and another client
+    // is served meanwhile.
     let server = Server::start(&["--header-timeout", "0.5"]);
     let mut slow = server.connect();
-    let start = Instant::now();
     slow.send(b"GET /hello.txt HTTP/1.1\r\nHost: localhost\r\nX-Slow: ");
     let stop = Arc::new(AtomicBool::new(false));
+    let trickled = Arc::new(AtomicUsize::new(0));
     let trickler = {
         let mut writer = slow.stream.try_clone().unwrap();
         let stop = Arc::clone(&stop);
+        let trickled = Arc::clone(&trickled);
+        // Returns whether it ran out of bytes before being stopped.
         thread::spawn(move || {
-            for _ in 0..80 {
+            for _ in 0..1200 {
                 if stop.load(Ordering::Relaxed) || writer.write_all(b"a").is_err() {
-                    break;
+                    return false;
                 }
+                trickled.fetch_add(1, Ordering::Relaxed);
+                // The scenario (a byte every 50 ms), not a wait for anything.
                 thread::sleep(Duration::from_millis(50));
             }
+            true
         })
     };
 
-    // Meanwhile another client is served promptly.
-    thread::sleep(Duration::from_millis(100));
-    let t = Instant::now();
+    // Meanwhile, once the trickle is under way, another client is served.
+    wait_until("the slow client to trickle a few bytes", PATIENCE, || {
+        trickled.load(Ordering::Relaxed) >= 2
+    });
     assert_hello(&server.get("/hello.txt"));
-    assert!(
-        t.elapsed() < Duration::from_secs(1),
-        "other clients must not wait for the slow one"
-    );
 
     let resp = slow.read_response();
-    let elapsed = start.elapsed();
     assert_error_and_close(&mut slow, &resp, 408);
-    assert_elapsed_between(elapsed, 0.4, 2.5, "408 for a trickled head");
     stop.store(true, Ordering::Relaxed);
-    trickler.join().unwrap();
+    assert!(
+        !trickler.join().unwrap(),
+        "premise: the client was still trickling its head when the 408 came"
+    );
 }
 
 #[test]
 fn connection_that_sends_nothing_is_closed_after_header_timeout() {
     // Either a silent close or a 408 is acceptable for an empty connection.
+    // It must come from --header-timeout 0.3: the client waits at most
+    // IO_TIMEOUT, half the default header timeout.
     let server = Server::start(&["--header-timeout", "0.3"]);
     let mut c = server.connect();
-    let start = Instant::now();
     let data = c.read_to_close();
-    let elapsed = start.elapsed();
     if !data.is_empty() {
         let text = String::from_utf8_lossy(&data);
         assert!(
@@ -307,17 +305,18 @@ fn connection_that_sends_nothing_is_closed_after_header_timeout() {
             "only a 408 may be sent, got {text:?}"
         );
     }
-    assert_elapsed_between(elapsed, 0.25, 2.5, "closing a silent connection");
 }
 
 #[test]
 fn header_timeout_does_not_apply_to_idle_time_between_requests() {
-    // Between requests the keep-alive timeout governs, not the header timeout.
-    let server = Server::start(&["--header-timeout", "0.3", "--keep-alive-timeout", "3"]);
+    // Between requests the keep-alive timeout governs, not the header timeout:
+    // after an idle pause longer than the header timeout (proved by a witness's
+    // 408 on the server's clock) the connection still serves the next request.
+    let server = Server::start(&["--header-timeout", "0.3", "--keep-alive-timeout", "60"]);
     let mut c = server.connect();
     c.send(&get("/hello.txt"));
     assert_hello(&c.read_response());
-    thread::sleep(Duration::from_millis(900));
+    Witness::start(&server).wait("an idle pause longer than the header timeout", PATIENCE);
     c.send(&get_close("/hello.txt"));
     assert_hello(&c.read_response());
 }
@@ -325,37 +324,45 @@ fn header_timeout_does_not_apply_to_idle_time_between_requests() {
 #[test]
 fn many_slow_clients_do_not_delay_a_normal_client() {
     // Single-threaded event loop: 50 half-sent heads must not block anyone.
-    let server = Server::start(&[]);
+    // The normal client is answered while every slow one is still waiting
+    // (nothing sent to it, still open): a loop that waited for a slow head
+    // would have had to answer it first. The header timeout is long so that
+    // no slow head can time out during the test, however loaded the machine.
+    let server = Server::start(&["--header-timeout", "60"]);
     let mut slow: Vec<Client> = (0..50).map(|_| server.connect()).collect();
     for c in &mut slow {
         c.send(b"GET /hello.txt HTTP/1.1\r\nHost: localhost\r\n");
     }
-    let start = Instant::now();
     assert_hello(&server.get("/hello.txt"));
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "took {:?}",
-        start.elapsed()
-    );
+    for (i, c) in slow.iter().enumerate() {
+        assert_eq!(
+            c.peek_now(),
+            Peeked::Nothing,
+            "slow client #{i} when the normal client had its response"
+        );
+    }
     // The slow ones are still waiting, not answered or dropped.
     slow[0].assert_silent_for(Duration::from_millis(100));
 }
 
 #[test]
 fn header_timeout_restarts_with_the_first_byte_of_each_request() {
-    // After an idle keep-alive pause, a new head gets the full header timeout
-    // from ITS first byte (not from the end of the previous response).
-    let server = Server::start(&["--header-timeout", "0.5", "--keep-alive-timeout", "5"]);
+    // After an idle keep-alive pause longer than the header timeout (a witness
+    // proves it on the server's clock), a new head gets the full header timeout
+    // from ITS first byte, not from the end of the previous response (which
+    // would have expired during the pause): a head sent now is served, and one
+    // left unfinished gets 408.
+    let server = Server::start(&["--header-timeout", "0.5", "--keep-alive-timeout", "60"]);
     let mut c = server.connect();
     c.send(&get("/hello.txt"));
     assert_hello(&c.read_response());
-    thread::sleep(Duration::from_millis(1000));
-    let start = Instant::now();
+    Witness::start(&server).wait("an idle pause longer than the header timeout", PATIENCE);
+    c.send(b"GET /hello.txt HTTP/1.1\r\n");
+    c.send(b"Host: localhost\r\n\r\n");
+    assert_hello(&c.read_response());
     c.send(b"GET /hello.txt HTTP/1.1\r\n"); // and never finish the head
     let resp = c.read_response();
-    let elapsed = start.elapsed();
     assert_error_and_close(&mut c, &resp, 408);
-    assert_elapsed_between(elapsed, 0.4, 2.5, "408 for the second request's head");
 }
 
 // ---------------------------------------------------------------------------
@@ -365,28 +372,25 @@ fn header_timeout_restarts_with_the_first_byte_of_each_request() {
 #[test]
 fn idle_keep_alive_connection_is_closed_silently_after_timeout() {
     // RFC 9112 §9.5: idle connections may be closed; no 408 is sent to an
-    // idle persistent connection.
+    // idle persistent connection. The close is awaited for IO_TIMEOUT, a third
+    // of the default keep-alive timeout: it comes from the flag.
     let server = Server::start(&["--keep-alive-timeout", "0.3"]);
     let mut c = server.connect();
     c.send(&get("/hello.txt"));
     assert_hello(&c.read_response());
-    let start = Instant::now();
-    c.assert_closed_within(Duration::from_millis(2500));
-    assert_elapsed_between(
-        start.elapsed(),
-        0.2,
-        2.5,
-        "closing an idle keep-alive connection",
-    );
+    c.assert_closed();
 }
 
 #[test]
 fn keep_alive_connection_survives_idle_shorter_than_timeout() {
-    let server = Server::start(&["--keep-alive-timeout", "1.5"]);
+    // Idle for longer than the (short) header timeout, as a witness proves on
+    // the server's clock, but far less than the keep-alive timeout: the
+    // connection is still there.
+    let server = Server::start(&["--keep-alive-timeout", "60", "--header-timeout", "0.5"]);
     let mut c = server.connect();
     c.send(&get("/hello.txt"));
     assert_hello(&c.read_response());
-    thread::sleep(Duration::from_millis(500));
+    Witness::start(&server).wait("an idle pause of half a second", PATIENCE);
     c.send(&get_close("/hello.txt"));
     assert_hello(&c.read_response());
 }
@@ -395,16 +399,18 @@ fn keep_alive_connection_survives_idle_shorter_than_timeout() {
 // Body timeout
 // ---------------------------------------------------------------------------
 
+/// A POST whose body stalls after 3 of its 10 bytes.
+const STALLED_BODY: &[u8] =
+    b"POST /hello.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc";
+
 #[test]
 fn stalled_body_gets_408_and_close() {
+    // Awaited for IO_TIMEOUT, far below the default body timeout (30 s).
     let server = Server::start(&["--body-timeout", "0.3"]);
     let mut c = server.connect();
-    c.send(b"POST /hello.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc");
-    let start = Instant::now();
+    c.send(STALLED_BODY);
     let resp = c.read_response();
-    let elapsed = start.elapsed();
     assert_error_and_close(&mut c, &resp, 408);
-    assert_elapsed_between(elapsed, 0.25, 2.5, "408 for a stalled body");
 }
 
 #[test]
@@ -418,11 +424,34 @@ fn stalled_chunked_body_gets_408_and_close() {
 
 #[test]
 fn slow_but_progressing_body_is_not_timed_out() {
-    // --body-timeout bounds the time WITHOUT progress, not the total time.
-    let server = Server::start(&["--body-timeout", "0.6", "--header-timeout", "5"]);
+    // --body-timeout bounds the time WITHOUT progress, not the total time: a
+    // body trickled a byte every 50 ms (a twentieth of the timeout) until a
+    // stalled body on another connection has had its 408 (so the body timeout
+    // has passed on the server's clock since this one began) is read whole.
+    let server = Server::start(&["--body-timeout", "1", "--header-timeout", "5"]);
     let mut c = server.connect();
-    c.send(b"POST /hello.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n");
-    c.send_in_pieces(b"0123456789", 1, Duration::from_millis(150)); // 1.5 s total
+    let len = 400;
+    c.send(
+        format!("POST /hello.txt HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len}\r\n\r\n")
+            .as_bytes(),
+    );
+    let mut witness = server.connect();
+    witness.send(STALLED_BODY);
+    let mut sent = 0;
+    while witness.peek_now() == Peeked::Nothing {
+        assert!(
+            sent < len - 1,
+            "premise: the stalled body on the other connection never timed out \
+             while {sent} bytes trickled in"
+        );
+        c.send(b"x");
+        sent += 1;
+        // The scenario (a slow client), not a wait for anything.
+        thread::sleep(Duration::from_millis(50));
+    }
+    let witness_resp = witness.read_response();
+    assert_eq!(witness_resp.status, 408, "{}", witness_resp.head);
+    c.send(&vec![b'x'; len - sent]);
     let resp = c.read_response();
     assert_eq!(resp.status, 405, "{}", resp.head);
     c.send(&get_close("/hello.txt"));
@@ -437,7 +466,10 @@ fn slow_but_progressing_body_is_not_timed_out() {
 fn client_that_stops_reading_is_disconnected_after_write_timeout() {
     // 20 pipelined requests for a 3 MiB file (60 MiB) cannot fit in socket
     // buffers; with the client not reading, the server must give up after
-    // --write-timeout instead of holding the connection forever.
+    // --write-timeout instead of holding the connection forever. That it gave
+    // up is seen in the kernel's table (its end of the connection is closed)
+    // without reading, which would be progress; awaited for PATIENCE, below
+    // the default write timeout (30 s).
     let big = patterned_bytes(3 * 1024 * 1024);
     let server = Server::builder()
         .file("big.bin", &big)
@@ -446,7 +478,15 @@ fn client_that_stops_reading_is_disconnected_after_write_timeout() {
     let mut c = server.connect();
     let reqs: Vec<u8> = (0..20).flat_map(|_| get("/big.bin")).collect();
     c.send(&reqs);
-    thread::sleep(Duration::from_millis(2500));
+    let me = c.stream.local_addr().unwrap();
+    wait_for("the server to accept the connection", PATIENCE, || {
+        server_holds(server.addr, me)
+    });
+    wait_for(
+        "the server to drop the connection that stopped reading",
+        PATIENCE,
+        || server_released(server.addr, me),
+    );
 
     // The server is still serving others.
     assert_hello(&server.get("/hello.txt"));
@@ -480,8 +520,14 @@ fn client_that_stops_reading_is_disconnected_after_write_timeout() {
 fn slow_reader_making_progress_is_not_cut_off() {
     // The write timeout is about a client that stops reading; one that keeps
     // reading slowly for longer than the timeout gets the whole file (and
-    // neither the header nor the keep-alive timeout interferes).
-    let big = patterned_bytes(6 * 1024 * 1024);
+    // neither the header nor the keep-alive timeout interferes). "Longer than
+    // the timeout" is proved on the server's clock: a second client asks for
+    // the same file and reads nothing, and the slow reader keeps its slow
+    // pace until the server has dropped that one. (The file is large enough
+    // for the slow pace to last several write timeouts; the pace itself is
+    // the one the test always had: smaller reads can leave the server's
+    // socket without room for so long that it is a stop, not a slow read.)
+    let big = patterned_bytes(16 * 1024 * 1024);
     let server = Server::builder()
         .file("big.bin", &big)
         .args(&[
@@ -495,21 +541,51 @@ fn slow_reader_making_progress_is_not_cut_off() {
         .start();
     let mut c = server.connect();
     c.send(&get_close("/big.bin"));
-    let start = Instant::now();
+    let mut stalled = server.connect();
+    stalled.send(&get_close("/big.bin"));
+    let stalled_addr = stalled.stream.local_addr().unwrap();
+    // Watched from another thread, so that neither waiting for it nor
+    // reading the kernel's table slows the reader down: first the server
+    // holds the other client's connection, later it has dropped it.
+    let stalled_dropped = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let dropped = Arc::clone(&stalled_dropped);
+        let server_addr = server.addr;
+        thread::spawn(move || {
+            wait_for("the server to accept the other client", PATIENCE, || {
+                server_holds(server_addr, stalled_addr)
+            });
+            let gone = try_wait_for(PATIENCE, POLL, || {
+                server_released(server_addr, stalled_addr)
+            });
+            dropped.store(gone.is_ok(), Ordering::SeqCst);
+        })
+    };
+    let mut stalled_dropped_at = None;
     let mut raw = Vec::new();
     let mut buf = vec![0u8; 192 * 1024];
     loop {
+        if stalled_dropped_at.is_none() && stalled_dropped.load(Ordering::SeqCst) {
+            stalled_dropped_at = Some(raw.len());
+        }
+        // Up to 192 KiB every 50 ms until the other client was dropped (the
+        // scenario: a slow reader), then the rest without pauses.
         match c.stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => raw.extend_from_slice(&buf[..n]),
             Err(e) => panic!("download failed after {} bytes: {e}", raw.len()),
         }
-        thread::sleep(Duration::from_millis(50));
+        if stalled_dropped_at.is_none() {
+            thread::sleep(Duration::from_millis(50));
+        }
     }
     assert!(
-        start.elapsed() > Duration::from_millis(1200),
-        "download was not actually slow"
+        stalled_dropped_at.is_some_and(|at| at < raw.len()),
+        "premise: the download ended ({} bytes) before the server dropped the client that \
+         read nothing, so it was not slower than the write timeout",
+        raw.len()
     );
+    watcher.join().unwrap();
     let end = find(&raw, b"\r\n\r\n").expect("response head");
     assert!(raw.starts_with(b"HTTP/1.1 200 "));
     assert!(
@@ -518,6 +594,7 @@ fn slow_reader_making_progress_is_not_cut_off() {
         raw.len() - end - 4,
         big.len()
     );
+    drop(stalled);
 }
 
 // ---------------------------------------------------------------------------
@@ -526,6 +603,8 @@ fn slow_reader_making_progress_is_not_cut_off() {
 
 #[test]
 fn connection_beyond_max_connections_waits_until_a_slot_frees() {
+    // (That the server does not spin meanwhile is measured by
+    // benches/load/timing.py: CPU ticks at the connection limit.)
     let server = Server::start(&["--max-connections", "4"]);
     let mut held: Vec<Client> = (0..4)
         .map(|_| {
@@ -538,13 +617,7 @@ fn connection_beyond_max_connections_waits_until_a_slot_frees() {
 
     let mut fifth = server.connect(); // completes in the kernel backlog
     fifth.send(&get_close("/hello.txt"));
-    let before = server.cpu_ticks();
     fifth.assert_silent_for(Duration::from_millis(800));
-    let used = server.cpu_ticks() - before;
-    assert!(
-        used <= 20,
-        "server used {used} CPU ticks in 0.8 s while at the connection limit (spinning?)"
-    );
 
     drop(held.pop());
     let resp = fifth.read_response();
@@ -561,40 +634,73 @@ fn connection_beyond_max_connections_waits_until_a_slot_frees() {
 #[test]
 fn running_out_of_file_descriptors_neither_crashes_nor_spins() {
     // With only 32 descriptors, 60 connections exhaust the process's fd
-    // table: accept() fails with EMFILE. The server must back off (not spin
-    // on the ready listener), survive, and resume once descriptors free up.
+    // table: accept() fails with EMFILE. The server must back off, survive,
+    // and resume once descriptors free up. (That it backs off rather than
+    // spinning on the ready listener is a CPU figure, measured by
+    // benches/load/timing.py.)
     let mut server = Server::builder().nofile(32).start();
     assert_hello(&server.get("/hello.txt"));
 
-    let conns: Vec<TcpStream> = (0..60)
+    let conns: Vec<Client> = (0..60)
         .map(|i| {
-            TcpStream::connect_timeout(&server.addr, IO_TIMEOUT)
-                .unwrap_or_else(|e| panic!("connect #{i}: {e}"))
+            let s = TcpStream::connect_timeout(&server.addr, IO_TIMEOUT)
+                .unwrap_or_else(|e| panic!("connect #{i}: {e}"));
+            Client::from_stream(s)
         })
         .collect();
-    for mut s in &conns {
-        let _ = s.write_all(&get("/hello.txt"));
+    for c in &conns {
+        let _ = (&c.stream).write_all(&get("/hello.txt"));
     }
-    thread::sleep(Duration::from_millis(300));
     // Premise: the descriptor table really is (nearly) full now.
-    let fds = server.open_fds();
-    assert!(
-        fds >= 28,
-        "only {fds} of 32 descriptors in use; the test did not saturate the server"
+    let fds = wait_for("the server's descriptor table to fill", PATIENCE, || {
+        let fds = server.open_fds();
+        if fds >= 28 {
+            Ok(fds)
+        } else {
+            Err(format!("{fds} of 32 descriptors in use"))
+        }
+    });
+    // The accept that failed came before the requests on the connections it
+    // did accept were answered: once every connection the server holds has
+    // its response, the server has been through EMFILE and lives on.
+    wait_for(
+        "a response on every connection the server accepted",
+        PATIENCE,
+        || {
+            let mut unanswered = 0;
+            let mut accepted = 0;
+            let table = TcpTable::read();
+            for c in &conns {
+                let me = c.stream.local_addr().unwrap();
+                if table.server_holds(server.addr, me).is_ok() {
+                    accepted += 1;
+                    if c.peek_now() == Peeked::Nothing {
+                        unanswered += 1;
+                    }
+                }
+            }
+            if accepted > 0 && unanswered == 0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{unanswered} of {accepted} accepted connections unanswered ({fds} fds)"
+                ))
+            }
+        },
     );
-    let used = server.cpu_ticks_during(Duration::from_secs(1));
+    let table = TcpTable::read();
+    assert!(
+        conns.iter().any(|c| table
+            .server_holds(server.addr, c.stream.local_addr().unwrap())
+            .is_err()),
+        "premise: the server accepted all 60 connections with 32 descriptors"
+    );
     server.assert_running();
-    assert!(
-        used <= 30,
-        "server used {used} CPU ticks in 1 s while out of descriptors (busy loop)"
-    );
 
     drop(conns);
-    let start = Instant::now();
     let mut c = server.connect();
     c.send(&get_close("/hello.txt"));
     let resp = c.read_response();
     assert_hello(&resp);
-    assert!(start.elapsed() < Duration::from_secs(5));
     server.assert_running();
 }

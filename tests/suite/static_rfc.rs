@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use crate::support::*;
 
@@ -203,17 +203,17 @@ fn text_body() -> Vec<u8> {
     out.into_bytes()
 }
 
-/// Polls `path` until `done` holds or ~1.5 s passed; returns the last response.
-fn poll(server: &Server, path: &str, done: impl Fn(&Response) -> bool) -> (Response, Duration) {
-    let start = Instant::now();
-    let deadline = start + Duration::from_millis(1500);
-    loop {
+/// Polls `path` until `done` holds or `PATIENCE` passed; returns the last
+/// response. (How soon a change shows: benches/load/timing.py.)
+fn poll(server: &Server, path: &str, done: impl Fn(&Response) -> bool) -> Response {
+    let mut last = None;
+    let _ = try_wait_for(PATIENCE, Duration::from_millis(50), || {
         let resp = server.get(path);
-        if done(&resp) || Instant::now() > deadline {
-            return (resp, start.elapsed());
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
+        let ok = done(&resp);
+        last = Some(resp);
+        if ok { Ok(()) } else { Err(String::new()) }
+    });
+    last.expect("polled at least once")
 }
 
 /// The `boundary` parameter of a multipart media type (RFC 9110 §5.6.6,
@@ -1099,8 +1099,9 @@ fn compress_skips_images_and_files_under_1_kib() {
 
 #[test]
 // RFC 9110 §8.8 / §13.1: validators and content describe the *current*
-// representation; the file cache may lag at most about a second.
-fn changed_file_is_served_fresh_within_a_second() {
+// representation; the file cache may lag (about a second by design), but a
+// change on disk shows without a restart.
+fn changed_file_is_served_fresh() {
     let server = Server::builder()
         .file("fresh.txt", b"version one\n")
         .setup(|root, _| set_mtime(&root.join("fresh.txt"), T))
@@ -1111,8 +1112,11 @@ fn changed_file_is_served_fresh_within_a_second() {
     // Same length, other bytes, other mtime.
     std::fs::write(&path, b"version two\n").unwrap();
     set_mtime(&path, T + 3600);
-    let (after, took) = poll(&server, "/fresh.txt", |r| r.body != before.body);
-    assert_eq!(after.body, b"version two\n", "still stale after {took:?}");
+    let after = poll(&server, "/fresh.txt", |r| r.body != before.body);
+    assert_eq!(
+        after.body, b"version two\n",
+        "still stale after {PATIENCE:?}"
+    );
     after.assert_basics();
     assert_ne!(after.header("etag"), before.header("etag"));
     assert_eq!(
@@ -1123,26 +1127,35 @@ fn changed_file_is_served_fresh_within_a_second() {
 
 #[test]
 // RFC 9110 §15.5.5: a 404 is not permanent; a cached miss must not hide a
-// file created afterwards for more than about a second.
-fn file_created_after_a_404_is_served_within_a_second() {
+// file created afterwards (for more than about a second, by design).
+fn file_created_after_a_404_is_served() {
     let server = Server::start(&[]);
     let first = server.get("/late.txt");
     expect_status(&first, 404, "before creation");
     std::fs::write(server.root().join("late.txt"), b"I am late\n").unwrap();
-    let (resp, took) = poll(&server, "/late.txt", |r| r.status == 200);
-    expect_status(&resp, 200, &format!("after creation ({took:?})"));
+    let resp = poll(&server, "/late.txt", |r| r.status == 200);
+    expect_status(
+        &resp,
+        200,
+        &format!("polled for {PATIENCE:?} after creation"),
+    );
     assert_eq!(resp.body, b"I am late\n");
 }
 
 #[test]
 // RFC 9110 §15.5.5: once the file is gone there is no current
-// representation; cached bytes must not outlive it by more than ~1 s.
-fn deleted_file_is_404_within_a_second() {
+// representation; cached bytes must not outlive it (by more than about a
+// second, by design).
+fn deleted_file_is_404() {
     let server = Server::builder().file("gone.txt", b"soon gone\n").start();
     assert_eq!(server.get("/gone.txt").body, b"soon gone\n");
     std::fs::remove_file(server.root().join("gone.txt")).unwrap();
-    let (resp, took) = poll(&server, "/gone.txt", |r| r.status == 404);
-    expect_status(&resp, 404, &format!("after deletion ({took:?})"));
+    let resp = poll(&server, "/gone.txt", |r| r.status == 404);
+    expect_status(
+        &resp,
+        404,
+        &format!("polled for {PATIENCE:?} after deletion"),
+    );
     assert!(!contains(&resp.body, b"soon gone"));
 }
 

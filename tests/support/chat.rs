@@ -165,9 +165,9 @@ impl EventStream {
         let deadline = Instant::now() + d;
         loop {
             match self.poll_next(deadline) {
-                Ok(Next::Item(_, SseItem::Comment(_))) => {}
-                Ok(Next::Item(_, SseItem::Event(ev))) if ev.is_retry_only() => {}
-                Ok(Next::Item(_, SseItem::Event(ev))) => panic!(
+                Ok(Next::Item(SseItem::Comment(_))) => {}
+                Ok(Next::Item(SseItem::Event(ev))) if ev.is_retry_only() => {}
+                Ok(Next::Item(SseItem::Event(ev))) => panic!(
                     "unexpected event {:?} (each message is sent once)\n{}",
                     ev.raw,
                     self.context()

@@ -4,12 +4,14 @@
 //! a fresh PostgreSQL database instead, see `postgres`), and provides a small,
 //! strict raw HTTP/1.1 client on top of `std::net::TcpStream`. `api` and
 //! `json` add a request builder, a strict JSON parser and the JSON API
-//! contract's assertions; `sse` reads never-ending event streams (chunked
-//! framing and server-sent events) incrementally with deadlines, `chat` has
-//! the chat API's helpers, `tls` runs the same client over rustls (HTTPS)
-//! and `webdriver` is a small W3C WebDriver client for the two-browser chat
-//! test; `postgres` runs a throwaway PostgreSQL cluster and `nginx` a
-//! balancer in front of several servers.
+//! contract's assertions; `wait` polls conditions with a deadline (no test
+//! sleeps to wait for something or asserts how long anything took); `sse`
+//! reads never-ending event streams (chunked framing and server-sent events)
+//! incrementally with deadlines, `chat` has the chat API's helpers, `tls`
+//! runs the same client over rustls (HTTPS) and `webdriver` is a small W3C
+//! WebDriver client for the two-browser chat test; `postgres` runs a
+//! throwaway PostgreSQL cluster and `nginx` a balancer in front of several
+//! servers; `sockets` reads the kernel's connection table.
 //!
 //! Everything here is deliberately independent of the server's own code: the
 //! client parses responses itself (status line, header fields, Content-Length
@@ -23,10 +25,11 @@ use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tempfile::TempDir;
 
@@ -35,14 +38,18 @@ pub mod chat;
 pub mod json;
 pub mod nginx;
 pub mod postgres;
+pub mod sockets;
 pub mod sse;
 pub mod tls;
+pub mod wait;
 pub mod webdriver;
 pub use self::postgres::skip_on_postgres;
 pub use api::*;
 pub use chat::*;
 pub use json::*;
+pub use sockets::*;
 pub use sse::*;
+pub use wait::*;
 
 /// Upper bound for any single blocking socket operation.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -253,9 +260,11 @@ impl ServerBuilder {
 
         // Drain stderr so the pipe never fills; kept for failure messages.
         let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr_done = Arc::new(AtomicBool::new(false));
         {
             let stderr = child.stderr.take().unwrap();
             let sink = Arc::clone(&stderr_lines);
+            let done = Arc::clone(&stderr_done);
             thread::spawn(move || {
                 for line in BufReader::new(stderr).lines() {
                     match line {
@@ -263,6 +272,7 @@ impl ServerBuilder {
                         Err(_) => break,
                     }
                 }
+                done.store(true, Ordering::SeqCst);
             });
         }
 
@@ -270,10 +280,12 @@ impl ServerBuilder {
         // line the HTTPS address); everything after it is access log,
         // drained continuously into `log`.
         let log = Arc::new(Mutex::new(Vec::new()));
+        let stdout_done = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel::<io::Result<String>>();
         {
             let stdout = child.stdout.take().unwrap();
             let sink = Arc::clone(&log);
+            let done = Arc::clone(&stdout_done);
             let announcements = if https { 2 } else { 1 };
             thread::spawn(move || {
                 let mut reader = BufReader::new(stdout);
@@ -288,13 +300,21 @@ impl ServerBuilder {
                         Err(_) => break,
                     }
                 }
+                done.store(true, Ordering::SeqCst);
             });
         }
 
         let fail = |child: &mut Child, msg: String| -> ! {
             let _ = child.kill();
             let status = child.wait().ok();
-            thread::sleep(Duration::from_millis(50));
+            // The process is gone: let the reader take the rest of its stderr.
+            let _ = try_wait_for(Duration::from_secs(2), POLL, || {
+                if stderr_done.load(Ordering::SeqCst) {
+                    Ok(())
+                } else {
+                    Err(String::new())
+                }
+            });
             panic!(
                 "{msg}\nexit status: {status:?}\nstderr:\n{}",
                 stderr_lines.lock().unwrap().join("\n")
@@ -341,6 +361,7 @@ impl ServerBuilder {
             tls_addr,
             cert_file,
             log,
+            stdout_done,
             stderr_lines,
             root,
             dir: Some(dir),
@@ -358,6 +379,9 @@ pub struct Server {
     /// The `--cert` file, if one was given.
     cert_file: Option<PathBuf>,
     log: Arc<Mutex<Vec<String>>>,
+    /// Set once the stdout reader has seen EOF (the process and everything
+    /// it printed is gone: `log` is final).
+    stdout_done: Arc<AtomicBool>,
     stderr_lines: Arc<Mutex<Vec<String>>>,
     root: PathBuf,
     /// Always Some, except after `stop` took it.
@@ -492,16 +516,21 @@ impl Server {
 
     /// Waits up to `timeout` for the process to exit.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return Some(st);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
+        try_wait_for(timeout, POLL, || {
+            self.child
+                .try_wait()
+                .expect("try_wait")
+                .ok_or_else(|| "still running".to_string())
+        })
+        .ok()
+    }
+
+    /// After the process exited: waits until its stdout has been read to the
+    /// end, so `log_lines` holds everything it ever printed.
+    pub fn wait_stdout_closed(&self) {
+        wait_until("the server's stdout to reach EOF", PATIENCE, || {
+            self.stdout_done.load(Ordering::SeqCst)
+        });
     }
 
     /// Panics if the process has exited.
@@ -514,30 +543,11 @@ impl Server {
         }
     }
 
-    /// utime + stime of the server process, in clock ticks (normally 1/100 s).
-    pub fn cpu_ticks(&self) -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid()))
-            .expect("read /proc/<pid>/stat");
-        // Fields after the parenthesised command name start at field 3 (state).
-        let after = &stat[stat.rfind(')').expect("comm field") + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let utime: u64 = fields[14 - 3].parse().unwrap();
-        let stime: u64 = fields[15 - 3].parse().unwrap();
-        utime + stime
-    }
-
     /// Number of file descriptors the server process has open.
     pub fn open_fds(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .expect("read /proc/<pid>/fd")
             .count()
-    }
-
-    /// CPU ticks consumed by the server while the calling thread sleeps `d`.
-    pub fn cpu_ticks_during(&self, d: Duration) -> u64 {
-        let before = self.cpu_ticks();
-        thread::sleep(d);
-        self.cpu_ticks() - before
     }
 }
 
@@ -719,6 +729,17 @@ fn no_body_status(status: u16) -> bool {
 // Client
 // ---------------------------------------------------------------------------
 
+/// See `Client::peek_now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peeked {
+    /// Nothing has arrived and the connection is open.
+    Nothing,
+    /// Bytes are waiting to be read.
+    Bytes,
+    /// The server closed (or reset) the connection, with nothing unread.
+    Closed,
+}
+
 /// A raw TCP client with a receive buffer, so several (pipelined) responses
 /// can be parsed one after another from the same connection. With `tls`
 /// (see `Client::connect_tls`) every byte goes through rustls; `stream` is
@@ -773,6 +794,8 @@ impl Client {
     pub fn send_in_pieces(&mut self, bytes: &[u8], piece: usize, pause: Duration) {
         for chunk in bytes.chunks(piece) {
             self.send(chunk);
+            // The scenario itself (a client trickling its request), not a
+            // wait for anything: callers assert nothing about how long it took.
             thread::sleep(pause);
         }
     }
@@ -814,6 +837,25 @@ impl Client {
     fn preview(&self) -> String {
         let n = self.buf.len().min(400);
         String::from_utf8_lossy(&self.buf[..n]).into_owned()
+    }
+
+    /// What the server has sent that this client has not read, right now
+    /// (a non-blocking peek; nothing is consumed).
+    pub fn peek_now(&self) -> Peeked {
+        if !self.buf.is_empty() {
+            return Peeked::Bytes;
+        }
+        self.stream.set_nonblocking(true).unwrap();
+        let mut probe = [0u8; 1];
+        let peeked = self.stream.peek(&mut probe);
+        self.stream.set_nonblocking(false).unwrap();
+        match peeked {
+            Ok(0) => Peeked::Closed,
+            Ok(_) => Peeked::Bytes,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Peeked::Nothing,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => Peeked::Closed,
+            Err(e) => panic!("peek: {e}"),
+        }
     }
 
     /// Bytes received but not yet consumed by a parsed response.
@@ -1056,16 +1098,15 @@ fn wait_for_line(
     timeout: Duration,
     pred: impl Fn(&str) -> bool,
 ) -> Option<String> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(line) = lines.lock().unwrap().iter().find(|l| pred(l)) {
-            return Some(line.clone());
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
+    try_wait_for(timeout, POLL, || {
+        let lines = lines.lock().unwrap();
+        lines
+            .iter()
+            .find(|l| pred(l))
+            .cloned()
+            .ok_or_else(|| format!("{} lines", lines.len()))
+    })
+    .ok()
 }
 
 pub fn is_timeout(e: &io::Error) -> bool {
@@ -1227,6 +1268,56 @@ pub fn assert_date_is_now(value: &str) {
     );
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Seconds since the epoch of an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn parse_imf_fixdate(value: &str) -> Option<i64> {
+    if !is_imf_fixdate(value) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| value[r].parse::<i64>().ok();
+    let month = MONTHS.iter().position(|m| *m == &value[8..11])? as i64 + 1;
+    let days = days_from_civil(num(12..16)?, month, num(5..7)?);
+    let secs = days * 86_400 + num(17..19)? * 3600 + num(20..22)? * 60 + num(23..25)?;
+    // The weekday must match the date.
+    (imf_fixdate(secs) == value).then_some(secs)
+}
+
+/// The server's clock, in whole seconds: the `Date` of a fresh response.
+pub fn server_clock(server: &Server) -> i64 {
+    let resp = server.get("/hello.txt");
+    let date = resp
+        .header("date")
+        .unwrap_or_else(|| panic!("no Date:\n{}", resp.head));
+    parse_imf_fixdate(date).unwrap_or_else(|| panic!("bad Date {date:?}"))
+}
+
+/// Waits until the server's clock (its `Date`) reads later than `secs`:
+/// time has passed where it matters, on the server, without a sleep.
+pub fn wait_for_server_clock_past(server: &Server, secs: i64) {
+    wait_for_every(
+        &format!("the server's Date to pass {}", imf_fixdate(secs)),
+        PATIENCE,
+        Duration::from_millis(50),
+        || {
+            let now = server_clock(server);
+            if now > secs {
+                Ok(())
+            } else {
+                Err(imf_fixdate(now))
+            }
+        },
+    );
+}
+
 /// Syntax-only IMF-fixdate check (any instant).
 pub fn is_imf_fixdate(value: &str) -> bool {
     let b = value.as_bytes();
@@ -1268,17 +1359,18 @@ pub fn run_with_deadline(mut command: Command, limit: Duration) -> Output {
     };
     let stdout = drain(Box::new(child.stdout.take().unwrap()));
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
+    let status = match try_wait_for(limit, POLL, || {
+        child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| "running".to_string())
+    }) {
+        Ok(status) => status,
+        Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
             panic!("{command:?} did not finish within {limit:?}");
         }
-        thread::sleep(Duration::from_millis(10));
     };
     Output {
         status,

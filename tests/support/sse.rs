@@ -86,7 +86,7 @@ pub enum Ending {
 /// Result of `EventStream::poll_next`.
 #[derive(Debug)]
 pub enum Next {
-    Item(Instant, SseItem),
+    Item(SseItem),
     Ended(Ending),
     TimedOut,
 }
@@ -110,7 +110,7 @@ pub struct EventStream {
     text: Vec<u8>,
     /// Lines of the event block being received.
     pending: Vec<String>,
-    items: VecDeque<(Instant, SseItem)>,
+    items: VecDeque<SseItem>,
     ending: Option<Ending>,
     /// Decoded body bytes so far.
     pub body_len: usize,
@@ -356,7 +356,6 @@ impl EventStream {
             self.tail.drain(..cut);
         }
         self.text.extend_from_slice(data);
-        let now = Instant::now();
         while let Some(nl) = self.text.iter().position(|&b| b == b'\n') {
             let line_bytes: Vec<u8> = self.text.drain(..=nl).collect();
             let line = String::from_utf8_lossy(&line_bytes[..nl]).into_owned();
@@ -379,10 +378,10 @@ impl EventStream {
                     }
                     raw.push('\n');
                     self.items
-                        .push_back((now, SseItem::Event(SseEvent { raw, fields })));
+                        .push_back(SseItem::Event(SseEvent { raw, fields }));
                 }
             } else if line.starts_with(':') && self.pending.is_empty() {
-                self.items.push_back((now, SseItem::Comment(line)));
+                self.items.push_back(SseItem::Comment(line));
             } else {
                 self.pending.push(line);
             }
@@ -395,13 +394,13 @@ impl EventStream {
         self.text.is_empty() && self.pending.is_empty()
     }
 
-    /// The next item with its arrival time, or why there is none yet:
+    /// The next item, or why there is none yet:
     /// `Next::Ended` when the body ended, `Next::TimedOut` at `deadline`.
     /// Err only for a framing or read error.
     pub fn poll_next(&mut self, deadline: Instant) -> Result<Next, String> {
         loop {
-            if let Some((t, item)) = self.items.pop_front() {
-                return Ok(Next::Item(t, item));
+            if let Some(item) = self.items.pop_front() {
+                return Ok(Next::Item(item));
             }
             if let Some(how) = self.ending {
                 return Ok(Next::Ended(how));
@@ -414,22 +413,17 @@ impl EventStream {
         }
     }
 
-    /// The next item with its arrival time. Ok(None) when the body ended
-    /// (see `ending`); Err on timeout or a framing error.
-    pub fn next_timed(&mut self, deadline: Instant) -> Result<Option<(Instant, SseItem)>, String> {
+    /// The next item. Ok(None) when the body ended (see `ending`); Err if
+    /// `deadline` passes first, or on a framing error.
+    pub fn next_item(&mut self, deadline: Instant) -> Result<Option<SseItem>, String> {
         match self.poll_next(deadline)? {
-            Next::Item(t, item) => Ok(Some((t, item))),
+            Next::Item(item) => Ok(Some(item)),
             Next::Ended(_) => Ok(None),
             Next::TimedOut => Err(format!(
                 "timed out waiting for the event stream\n{}",
                 self.context()
             )),
         }
-    }
-
-    /// `next_timed` without the time.
-    pub fn next_item(&mut self, deadline: Instant) -> Result<Option<SseItem>, String> {
-        Ok(self.next_timed(deadline)?.map(|(_, i)| i))
     }
 
     /// Non-blocking: reads what is there (socket in non-blocking mode, see
@@ -439,7 +433,7 @@ impl EventStream {
     }
 
     /// Takes the next already-decoded item, without reading.
-    pub fn pop_item(&mut self) -> Option<(Instant, SseItem)> {
+    pub fn pop_item(&mut self) -> Option<SseItem> {
         self.items.pop_front()
     }
 

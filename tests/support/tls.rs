@@ -214,6 +214,56 @@ pub(super) fn write_plaintext(
     stream.flush()
 }
 
+/// A TLS handshake held back: `start` sends only the first `prefix` bytes of
+/// the ClientHello, `finish` sends the rest and completes the handshake, so
+/// a test can check the server waits for a partial ClientHello.
+pub struct HeldHandshake {
+    pub client: Client,
+    conn: ClientConnection,
+    rest: Vec<u8>,
+}
+
+impl HeldHandshake {
+    pub fn start(addr: SocketAddr, roots: &[CertificateDer<'static>], prefix: usize) -> Self {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+            .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        let mut client = Client::from_stream(stream);
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut conn = ClientConnection::new(client_config(roots), name).expect("client session");
+        let mut hello = Vec::new();
+        while conn.wants_write() {
+            conn.write_tls(&mut hello).expect("write_tls into a Vec");
+        }
+        assert!(
+            prefix < hello.len(),
+            "the ClientHello has only {} bytes",
+            hello.len()
+        );
+        client.send(&hello[..prefix]);
+        HeldHandshake {
+            client,
+            conn,
+            rest: hello[prefix..].to_vec(),
+        }
+    }
+
+    /// Sends the rest of the ClientHello and completes the handshake.
+    pub fn finish(self) -> Client {
+        let HeldHandshake {
+            mut client,
+            mut conn,
+            rest,
+        } = self;
+        client.send(&rest);
+        while conn.is_handshaking() {
+            conn.complete_io(&mut client.stream)
+                .unwrap_or_else(|e| panic!("completing the held handshake: {e}"));
+        }
+        client.tls = Some(Box::new(conn));
+        client
+    }
+}
+
 impl Client {
     /// Connects to `addr` over TLS as `server_name`, trusting `roots`; the
     /// handshake is complete on return. Panics on failure.

@@ -17,6 +17,7 @@ use tempfile::TempDir;
 
 use super::Client;
 use super::json::{Json, js, json_obj};
+use super::wait::{PATIENCE, try_wait_for};
 
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const CHROMIUM_BIN: &str = "/usr/bin/chromium";
@@ -111,24 +112,24 @@ impl WebDriver {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             log_dir,
         };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
+        let ready = try_wait_for(PATIENCE, Duration::from_millis(50), || {
             if let Ok((200, j)) = http(wd.addr, "GET", "/status", None, Duration::from_secs(2))
                 && j.get("value").and_then(|v| v.get("ready")) == Some(&Json::Bool(true))
             {
-                return wd;
+                return Ok(());
             }
             if let Ok(Some(status)) = wd.child.try_wait() {
                 panic!("chromedriver exited at start ({status}):\n{}", wd.log());
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "chromedriver did not answer GET /status within 15 s:\n{}",
-                    wd.log()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
+            Err(String::new())
+        });
+        if ready.is_err() {
+            panic!(
+                "chromedriver did not answer GET /status within {PATIENCE:?}:\n{}",
+                wd.log()
+            );
         }
+        wd
     }
 
     /// chromedriver's output so far.
@@ -285,9 +286,10 @@ impl Session {
     /// scrolled into the middle of the viewport at once: with the site's
     /// `scroll-behavior: smooth`, chromedriver's own scroll is still moving
     /// when it computes the click point ("element click intercepted"). A
-    /// click still intercepted (layout settling) is retried for up to 2 s.
+    /// click still intercepted (layout settling) is retried until it lands,
+    /// for up to `PATIENCE`.
     pub fn click(&self, el: &Element) {
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + PATIENCE;
         loop {
             self.execute(
                 "arguments[0].scrollIntoView({block: 'center', inline: 'center', behavior: 'instant'});",
@@ -324,20 +326,20 @@ impl Session {
     /// null/false; returns that. Panics after `timeout` with `what` and the
     /// page's state.
     pub fn wait_for(&self, what: &str, timeout: Duration, script: &str, args: &[String]) -> Json {
-        let deadline = Instant::now() + timeout;
-        loop {
+        try_wait_for(timeout, Duration::from_millis(50), || {
             let v = self.execute(script, args);
-            if !matches!(v, Json::Null | Json::Bool(false)) {
-                return v;
+            if matches!(v, Json::Null | Json::Bool(false)) {
+                Err(String::new())
+            } else {
+                Ok(v)
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for {what}\n{}",
-                    self.page_state()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
+        })
+        .unwrap_or_else(|_| {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}\n{}",
+                self.page_state()
+            )
+        })
     }
 
     /// URL, body data attributes and the start of the body's HTML, for
