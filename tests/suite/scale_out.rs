@@ -17,7 +17,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::nginx::Nginx;
 use crate::support::postgres::{self as pg, Cluster, Database};
@@ -97,15 +97,6 @@ fn instance(url: &str) -> Server {
 /// `req` on a fresh connection to `addr`.
 fn send_to(addr: SocketAddr, req: &Req) -> Exchange {
     req.send_on(&mut Client::connect(addr))
-}
-
-/// Polls `check` until it is true, or panics after `limit` saying `what` was awaited.
-fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !check() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The answer while the database is unreachable: 503 with `Retry-After`, a JSON error.
@@ -219,7 +210,7 @@ fn requests_through_the_balancer_alternate_instances_and_all_work() {
             .filter(|(_, upstream)| *upstream == server.addr)
             .map(|(req, _)| request_line(req))
             .collect();
-        wait_until(PROMPT, "the access log", || {
+        wait_until("the access log", PROMPT, || {
             server.log_lines().len() >= expected.len()
         });
         let log = server.log_lines();
@@ -375,7 +366,7 @@ fn a_postgres_outage_is_503_with_retry_after_and_heals_without_a_restart() {
     cluster.start();
     // Each instance finds the database again by itself.
     for server in [&site.a, &site.b] {
-        wait_until(RECOVERY, "the API working again", || {
+        wait_until("the API working again", RECOVERY, || {
             Req::get("/api/posts").send(server).status == 200
         });
         assert_eq!(list_posts(server, ""), (vec![post.clone()], 1));
