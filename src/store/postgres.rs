@@ -6,7 +6,8 @@
 //!   by itself when the server comes back; until then, taking one fails after
 //!   [`CONNECT_TIMEOUT`] with [`Error::Unavailable`] (the API's 503).
 //! - **Reads** are single statements on a pooled connection (a page and its total come from
-//!   one statement, so they agree); **writes** run in a transaction of their own, answered
+//!   one statement, so they agree), sent with their parameter types (`query_typed`): one
+//!   round trip each, with no separate prepare; **writes** run in a transaction of their own, answered
 //!   after the commit.
 //! - **Migrations** are numbered scripts tracked in `looplight_schema`, applied at start in
 //!   one transaction under an advisory lock: two instances starting at once apply each once.
@@ -29,6 +30,7 @@ use std::thread;
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::Type;
 use postgres::{GenericClient, NoTls, Row};
 use r2d2_postgres::PostgresConnectionManager;
 
@@ -361,17 +363,17 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn username_exists(&mut self, username: &str) -> Result<bool, Error> {
-        let row = self.client.query_opt(
+        let row = self.client.query_typed_opt(
             "SELECT 1 FROM users WHERE lower(username) = lower($1)",
-            &[&username],
+            &[(&username, Type::TEXT)],
         )?;
         Ok(row.is_some())
     }
 
     fn credentials(&mut self, username: &str) -> Result<Option<Credentials>, Error> {
-        let row = self.client.query_opt(
+        let row = self.client.query_typed_opt(
             "SELECT id, username, password_hash FROM users WHERE lower(username) = lower($1)",
-            &[&username],
+            &[(&username, Type::TEXT)],
         )?;
         Ok(row.map(|row| Credentials {
             user: User {
@@ -420,10 +422,10 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn session_user(&mut self, token_hash: &[u8]) -> Result<Option<User>, Error> {
-        let row = self.client.query_opt(
+        let row = self.client.query_typed_opt(
             "SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > extract(epoch FROM now())::bigint",
-            &[&token_hash],
+            &[(&token_hash, Type::BYTEA)],
         )?;
         Ok(row.map(|row| User {
             id: row.get(0),
@@ -440,12 +442,12 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     fn list_posts(&mut self, limit: u32, offset: u64) -> Result<(Vec<Post>, u64), Error> {
         // The page and the total in one statement: one snapshot, one round trip.
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
-        let rows = self.client.query(
+        let rows = self.client.query_typed(
             "SELECT p.id, p.title, p.body, u.username, p.created_at, p.updated_at,
                     (SELECT count(*) FROM posts)
              FROM posts p JOIN users u ON u.id = p.author_id
              ORDER BY p.id DESC LIMIT $1 OFFSET $2",
-            &[&i64::from(limit), &offset],
+            &[(&i64::from(limit), Type::INT8), (&offset, Type::INT8)],
         )?;
         let total: i64 = match rows.first() {
             Some(row) => row.get(6),
@@ -460,16 +462,18 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn post(&mut self, id: i64) -> Result<Option<Post>, Error> {
-        let row = self
-            .client
-            .query_opt(&format!("{POST_SELECT} WHERE p.id = $1"), &[&id])?;
+        let row = self.client.query_typed_opt(
+            &format!("{POST_SELECT} WHERE p.id = $1"),
+            &[(&id, Type::INT8)],
+        )?;
         Ok(row.as_ref().map(post_from_row))
     }
 
     fn post_author(&mut self, id: i64) -> Result<Option<i64>, Error> {
-        let row = self
-            .client
-            .query_opt("SELECT author_id FROM posts WHERE id = $1", &[&id])?;
+        let row = self.client.query_typed_opt(
+            "SELECT author_id FROM posts WHERE id = $1",
+            &[(&id, Type::INT8)],
+        )?;
         Ok(row.map(|row| row.get(0)))
     }
 
@@ -516,7 +520,7 @@ impl<C: GenericClient> Store for Pg<'_, C> {
 
     fn search(&mut self, words: &[&str], limit: u32) -> Result<Vec<SearchHit>, Error> {
         // plainto_tsquery ANDs the words and reads no operators: the text is only a value.
-        let rows = self.client.query(
+        let rows = self.client.query_typed(
             "SELECT p.id, p.title,
                     ts_headline('simple', p.body, q,
                         'StartSel=\"\", StopSel=\"\", MaxWords=16, MinWords=8, ShortWord=0,
@@ -525,7 +529,10 @@ impl<C: GenericClient> Store for Pg<'_, C> {
              WHERE p.search @@ q
              ORDER BY ts_rank(p.search, q) DESC, p.id
              LIMIT $2",
-            &[&words.join(" "), &i64::from(limit)],
+            &[
+                (&words.join(" "), Type::TEXT),
+                (&i64::from(limit), Type::INT8),
+            ],
         )?;
         Ok(rows
             .iter()
@@ -561,17 +568,17 @@ impl<C: GenericClient> Store for Pg<'_, C> {
     }
 
     fn messages_after(&mut self, after: i64, limit: u32) -> Result<Vec<Message>, Error> {
-        let rows = self.client.query(
+        let rows = self.client.query_typed(
             &format!("{MESSAGE_SELECT} WHERE m.id > $1 ORDER BY m.id LIMIT $2"),
-            &[&after, &i64::from(limit)],
+            &[(&after, Type::INT8), (&i64::from(limit), Type::INT8)],
         )?;
         Ok(rows.iter().map(message_from_row).collect())
     }
 
     fn recent_messages(&mut self, limit: u32) -> Result<Vec<Message>, Error> {
-        let rows = self.client.query(
+        let rows = self.client.query_typed(
             &format!("{MESSAGE_SELECT} ORDER BY m.id DESC LIMIT $1"),
-            &[&i64::from(limit)],
+            &[(&i64::from(limit), Type::INT8)],
         )?;
         let mut messages: Vec<Message> = rows.iter().map(message_from_row).collect();
         messages.reverse();
