@@ -7,7 +7,8 @@
 #   ROOT=dir serves another directory; LL_ARGS="--file-cache-bytes 0" adds looplight flags.
 #
 # Needs wrk (apt-get install wrk); nginx is optional (apt-get install nginx).
-# Prints requests/s per round and the median of each, then the ratio.
+# Prints requests/s per round with the CPU steal of the run (a shared VM: count a run only when
+# steal is near zero), the median of each, then the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -55,18 +56,24 @@ CONF
 fi
 sleep 0.5
 
-run_wrk() { # url -> requests/s
-    taskset -c $wrk_cpu wrk -t1 -c"$conns" -d"${secs}s" "$1" | awk '/Requests\/sec/ {print $2}'
+steal_ticks() { awk '/^cpu / {print $9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+run_wrk() { # url -> "requests/s steal%" (the machine is a shared VM: steal above ~1% = disturbed)
+    local s0 t0 s1 t1 rps
+    read -r s0 t0 < <(steal_ticks)
+    rps=$(taskset -c $wrk_cpu wrk -t1 -c"$conns" -d"${secs}s" "$1" | awk '/Requests\/sec/ {print $2}')
+    read -r s1 t1 < <(steal_ticks)
+    awk -v r="$rps" -v s=$((s1 - s0)) -v t=$((t1 - t0)) \
+        'BEGIN { printf "%s %.1f\n", r, 100 * s / (t > 0 ? t : 1) }'
 }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 : > "$work/ll"; : > "$work/ngx"
 for round in $(seq "$rounds"); do
-    ll=$(run_wrk "http://127.0.0.1:$ll_port$path"); echo "$ll" >> "$work/ll"
-    line="round $round: looplight $ll req/s"
+    read -r ll ll_steal < <(run_wrk "http://127.0.0.1:$ll_port$path"); echo "$ll" >> "$work/ll"
+    line="round $round: looplight $ll req/s (steal $ll_steal%)"
     if $have_nginx; then
-        ngx=$(run_wrk "http://127.0.0.1:$nginx_port$path"); echo "$ngx" >> "$work/ngx"
-        line="$line, nginx $ngx req/s"
+        read -r ngx ngx_steal < <(run_wrk "http://127.0.0.1:$nginx_port$path"); echo "$ngx" >> "$work/ngx"
+        line="$line, nginx $ngx req/s (steal $ngx_steal%)"
     fi
     echo "$line"
 done

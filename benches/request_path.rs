@@ -1,0 +1,176 @@
+//! The request path in process, without sockets: pipelined requests go through the sans-I/O
+//! connection (`http::Conn`: parse, dispatch), the app (`App::handle`: route, static file
+//! cache or API) and back (encode), exactly as the server drives them, minus the syscalls.
+//!
+//! Besides criterion's time per request, it prints the heap allocations per request, counted
+//! by a global allocator wrapper: the cached static path is meant to allocate nothing per
+//! request (issue 12), and this is where that is shown.
+//!
+//!     cargo bench --bench request_path
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Instant, SystemTime};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+use looplight::http::buffers::BufferPool;
+use looplight::http::conn::{Conn, Env, Input, Next, Settings};
+use looplight::http::date::DateCache;
+use looplight::http::response::BodySlice;
+use looplight::{App, Config, Reply};
+
+/// The system allocator, counting allocations (and reallocations).
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator, which upholds the
+// GlobalAlloc contract; the wrapper only increments a counter.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's layout obligations are passed on as they are.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System.alloc` with this layout (through `alloc` above).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `dealloc`, and `new_size` is the caller's to vouch for.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Requests per batch (one "read"), as wrk's pipelining script sends them.
+const PIPELINE: usize = 16;
+
+/// One connection and everything the loop lends it.
+struct Harness {
+    app: App,
+    conn: Conn,
+    settings: Settings,
+    date: DateCache,
+    buffers: BufferPool,
+    /// Where the output goes (a socket would take it).
+    sink: Vec<u8>,
+}
+
+impl Harness {
+    fn new(app: App) -> Harness {
+        let mut date = DateCache::new();
+        date.refresh(SystemTime::now());
+        Harness {
+            app,
+            conn: Conn::new(([127, 0, 0, 1], 40000).into(), false, Instant::now()),
+            settings: Config::defaults().connection_settings(),
+            date,
+            buffers: BufferPool::default(),
+            sink: Vec::with_capacity(1 << 20),
+        }
+    }
+
+    /// Feeds `input` (complete requests) and answers them all; returns the bytes sent.
+    fn serve(&mut self, input: &[u8]) -> usize {
+        let now = Instant::now();
+        let mut input = input;
+        let mut sent = 0;
+        while !input.is_empty() || self.conn.has_output() {
+            if self.conn.wants_input() == Input::Request
+                && let Some(space) = self.conn.read_space(&self.settings, &mut self.buffers)
+            {
+                let n = space.len().min(input.len());
+                space[..n].copy_from_slice(&input[..n]);
+                input = &input[n..];
+                self.conn.received(n, now);
+            }
+            loop {
+                let mut env = Env {
+                    now,
+                    settings: &self.settings,
+                    date: &self.date,
+                    buffers: &mut self.buffers,
+                };
+                let response = match self.conn.next(&mut env) {
+                    Next::Nothing { .. } => break,
+                    Next::Request(request) => match self.app.handle(&request) {
+                        Reply::Now(response) => response,
+                        other => panic!("the bench expects answers now, got {other:?}"),
+                    },
+                    Next::Reject(rejection) => panic!("rejected: {rejection:?}"),
+                };
+                self.conn.respond(response, &mut env, |_| {});
+            }
+            let output = self.conn.output();
+            let n = output.bytes.len();
+            self.sink.clear();
+            self.sink.extend_from_slice(output.bytes);
+            let body = match output.body {
+                None => 0,
+                Some(BodySlice::Bytes(body)) => {
+                    self.sink.extend_from_slice(body);
+                    body.len()
+                }
+                Some(BodySlice::File { .. }) => panic!("the bench serves cached files only"),
+            };
+            self.conn.sent(n + body, now);
+            sent += n + body;
+        }
+        sent
+    }
+}
+
+fn static_app() -> App {
+    let mut app = App::new();
+    app.static_dir("/", concat!(env!("CARGO_MANIFEST_DIR"), "/www"))
+        .expect("www/ is in the repository");
+    app
+}
+
+fn pipelined(path: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n")
+        .repeat(PIPELINE)
+        .into_bytes()
+}
+
+/// Heap allocations per request on `input`'s path, after a warm-up (caches filled).
+fn allocations_per_request(harness: &mut Harness, input: &[u8]) -> f64 {
+    for _ in 0..100 {
+        harness.serve(input);
+    }
+    let batches = 1000;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..batches {
+        black_box(harness.serve(input));
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    (after - before) as f64 / (batches * PIPELINE) as f64
+}
+
+fn bench_request_path(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request_path");
+    group.throughput(Throughput::Elements(PIPELINE as u64));
+    for (name, path) in [
+        ("static_12_bytes", "/hello.txt"),
+        ("static_index_html", "/index.html"),
+        ("not_found", "/no-such-file.txt"),
+    ] {
+        let input = pipelined(path);
+        let mut harness = Harness::new(static_app());
+        let per_request = allocations_per_request(&mut harness, &input);
+        println!("request_path/{name}: {per_request:.2} heap allocations per request");
+        group.bench_function(name, |b| b.iter(|| harness.serve(black_box(&input))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_request_path);
+criterion_main!(benches);
