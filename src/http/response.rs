@@ -171,11 +171,67 @@ impl Body {
     }
 }
 
+/// A header field value: a literal, a string made for this response, or one shared with a
+/// cache (a static file's ETag, Last-Modified, Content-Type), which costs a reference count
+/// rather than a copy per response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderValue {
+    Static(&'static str),
+    Owned(String),
+    Shared(Arc<str>),
+}
+
+impl HeaderValue {
+    pub fn as_str(&self) -> &str {
+        match self {
+            HeaderValue::Static(text) => text,
+            HeaderValue::Owned(text) => text,
+            HeaderValue::Shared(text) => text,
+        }
+    }
+}
+
+impl From<&'static str> for HeaderValue {
+    fn from(text: &'static str) -> Self {
+        HeaderValue::Static(text)
+    }
+}
+
+impl From<String> for HeaderValue {
+    fn from(text: String) -> Self {
+        HeaderValue::Owned(text)
+    }
+}
+
+impl From<Cow<'static, str>> for HeaderValue {
+    fn from(text: Cow<'static, str>) -> Self {
+        match text {
+            Cow::Borrowed(text) => HeaderValue::Static(text),
+            Cow::Owned(text) => HeaderValue::Owned(text),
+        }
+    }
+}
+
+impl From<Arc<str>> for HeaderValue {
+    fn from(text: Arc<str>) -> Self {
+        HeaderValue::Shared(text)
+    }
+}
+
+impl From<&Arc<str>> for HeaderValue {
+    fn from(text: &Arc<str>) -> Self {
+        HeaderValue::Shared(Arc::clone(text))
+    }
+}
+
+/// The header fields of a response, in order.
+pub type HeaderFields = Vec<(&'static str, HeaderValue)>;
+
 /// An HTTP response under construction.
 #[derive(Debug)]
 pub struct Response {
     status: StatusCode,
-    headers: Vec<(&'static str, Cow<'static, str>)>,
+    headers: HeaderFields,
     body: Body,
 }
 
@@ -210,7 +266,7 @@ impl Response {
     /// A redirect to `location` (absolute or relative reference, RFC 9110 §10.2.2).
     pub fn redirect(status: StatusCode, location: impl Into<Cow<'static, str>>) -> Response {
         Response::text(status, status.reason_phrase().unwrap_or("Redirect"))
-            .with_header("Location", location)
+            .with_header("Location", location.into())
     }
 
     /// The standard error response: the status and its reason phrase as plain text.
@@ -224,13 +280,13 @@ impl Response {
 
     /// Adds a header field. Values must not contain CR or LF; any that do are replaced by
     /// spaces when the head is encoded, so a handler can never split a response.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Self {
+    pub fn with_header(mut self, name: &'static str, value: impl Into<HeaderValue>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
     /// Replaces every field named `name` with one carrying `value`.
-    pub fn set_header(&mut self, name: &'static str, value: impl Into<Cow<'static, str>>) {
+    pub fn set_header(&mut self, name: &'static str, value: impl Into<HeaderValue>) {
         self.headers
             .retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
         self.headers.push((name, value.into()));
@@ -250,7 +306,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(existing, _)| existing.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_ref())
+            .map(|(_, value)| value.as_str())
     }
 
     pub fn body(&self) -> &Body {
@@ -258,7 +314,7 @@ impl Response {
     }
 
     /// Splits the response into head fields and body for encoding.
-    pub(crate) fn into_parts(self) -> (StatusCode, Vec<(&'static str, Cow<'static, str>)>, Body) {
+    pub(crate) fn into_parts(self) -> (StatusCode, HeaderFields, Body) {
         (self.status, self.headers, self.body)
     }
 }
@@ -302,7 +358,7 @@ pub enum BodyFraming {
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
-    headers: &[(&'static str, Cow<'static, str>)],
+    headers: &[(&'static str, HeaderValue)],
     framing: BodyFraming,
     date: &[u8; IMF_FIXDATE_LEN],
     connection: ConnectionHeader,
@@ -323,7 +379,7 @@ pub fn encode_head(
         out.extend_from_slice(name.as_bytes());
         out.extend_from_slice(b": ");
         let start = out.len();
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value.as_str().as_bytes());
         for byte in &mut out[start..] {
             if *byte == b'\r' || *byte == b'\n' {
                 *byte = b' ';

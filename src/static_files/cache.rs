@@ -38,8 +38,8 @@ pub struct FileInfo {
     /// Last modification, whole seconds since the epoch.
     pub modified_secs: u64,
     /// Strong validator: `"<mtime secs hex>.<mtime nanos hex>-<len hex>"`.
-    pub etag: String,
-    pub last_modified: String,
+    pub etag: Arc<str>,
+    pub last_modified: Arc<str>,
     identity: (u64, u64, i64, i64, u64),
     /// The whole file, if it is small enough to cache.
     pub bytes: Option<Arc<[u8]>>,
@@ -62,8 +62,9 @@ impl FileInfo {
                 metadata.mtime(),
                 metadata.mtime_nsec(),
                 metadata.len()
-            ),
-            last_modified: httpdate::fmt_http_date(modified),
+            )
+            .into(),
+            last_modified: httpdate::fmt_http_date(modified).into(),
             identity: identity(metadata),
             bytes,
             compressed: Arc::default(),

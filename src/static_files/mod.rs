@@ -38,7 +38,7 @@ use std::time::Instant;
 
 use crate::http::method::Method;
 use crate::http::request::Request;
-use crate::http::response::{Body, Response};
+use crate::http::response::{Body, HeaderValue, Response};
 use crate::http::status::StatusCode;
 use crate::router::Reply;
 use cache::{FileCache, FileInfo, Lookup, Resolved, content_type};
@@ -95,7 +95,12 @@ impl Default for StaticOptions {
 pub struct StaticFiles {
     root: Root,
     options: StaticOptions,
+    /// `options.cache_control`, shared by every response instead of copied into each.
+    cache_control: HeaderValue,
     cache: RefCell<FileCache>,
+    /// Room for a sidecar's name (`<path>.br`), reused so that looking for sidecars costs no
+    /// allocation per request.
+    sidecar_name: RefCell<PathBuf>,
 }
 
 impl std::fmt::Debug for StaticFiles {
@@ -126,7 +131,7 @@ enum Choice {
 struct Variant {
     data: Data,
     len: u64,
-    etag: String,
+    etag: Arc<str>,
     coding: Option<Coding>,
 }
 
@@ -145,6 +150,8 @@ impl StaticFiles {
         Ok(StaticFiles {
             root: Root::open(root)?,
             cache: RefCell::new(FileCache::new(options.cache_bytes)),
+            cache_control: HeaderValue::Shared(options.cache_control.as_str().into()),
+            sidecar_name: RefCell::default(),
             options,
         })
     }
@@ -288,13 +295,13 @@ impl StaticFiles {
                 None => return Reply::Now(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
             };
         let cache_control = if self.options.immutable_fingerprinted && is_fingerprinted(relative) {
-            IMMUTABLE.to_owned()
+            HeaderValue::Static(IMMUTABLE)
         } else {
-            self.options.cache_control.clone()
+            self.cache_control.clone()
         };
         let with_cache_headers = |response: Response| {
             let response = response
-                .with_header("ETag", variant.etag.clone())
+                .with_header("ETag", &variant.etag)
                 .with_header("Cache-Control", cache_control.clone());
             if alternatives {
                 response.with_header("Vary", "Accept-Encoding")
@@ -350,7 +357,7 @@ impl StaticFiles {
                 .with_body(variant.data.multipart(&ranges, variant.len, &content_type)),
         };
         response = response
-            .with_header("Last-Modified", info.last_modified.clone())
+            .with_header("Last-Modified", &info.last_modified)
             .with_header("Accept-Ranges", "bytes");
         if let Some(coding) = variant.coding {
             response = response.with_header("Content-Encoding", coding.token());
@@ -372,13 +379,19 @@ impl StaticFiles {
         // Sidecars count only if at least as new as the file they compress.
         let mut sidecars: Vec<(Coding, Rc<FileInfo>, Option<File>)> = Vec::new();
         for coding in Coding::ALL {
-            let mut name = relative.as_os_str().to_owned();
-            name.push(".");
-            name.push(coding.extension());
+            let lookup = {
+                let mut name = self.sidecar_name.borrow_mut();
+                let name = name.as_mut_os_string();
+                name.clear();
+                name.push(relative.as_os_str());
+                name.push(".");
+                name.push(coding.extension());
+                self.lookup(Path::new(name.as_os_str()))
+            };
             if let Lookup {
                 resolved: Resolved::File(sidecar),
                 file,
-            } = self.lookup(&PathBuf::from(name))
+            } = lookup
                 && sidecar.modified_secs >= info.modified_secs
             {
                 sidecars.push((coding, sidecar, file));
@@ -438,7 +451,7 @@ impl StaticFiles {
         let variant = Variant {
             data: Data::of(info, file)?,
             len: info.len,
-            etag: info.etag.clone(),
+            etag: Arc::clone(&info.etag),
             coding: None,
         };
         Some(Choice::Variant {
@@ -500,8 +513,8 @@ fn refusal(status: StatusCode) -> Response {
 }
 
 /// `"abc"` → `"abc-br"`: a validator per content coding.
-fn coded_etag(etag: &str, coding: Coding) -> String {
-    format!("{}-{}\"", etag.trim_end_matches('"'), coding.extension())
+fn coded_etag(etag: &str, coding: Coding) -> Arc<str> {
+    format!("{}-{}\"", etag.trim_end_matches('"'), coding.extension()).into()
 }
 
 /// 301 to the same path with a trailing slash, as a relative reference (RFC 9110 §10.2.2):
