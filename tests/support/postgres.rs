@@ -402,10 +402,23 @@ fn as_owner(command: &mut Command, owner: Option<(u32, u32)>) {
     }
 }
 
-/// A port nobody listens on right now on 127.0.0.1.
+/// Where cluster ports come from: below the kernel's ephemeral range (32768–60999 on Linux),
+/// from which every looplight under test (`127.0.0.1:0`) and every client socket gets its
+/// port. A cluster stopped mid-test (the outage test) leaves its port unused for a while; were
+/// it an ephemeral one, another test's server could be given it, and the instances waiting for
+/// PostgreSQL would connect to that server instead (seen once: two tests failing together).
+const CLUSTER_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port nobody listens on right now on 127.0.0.1, outside the ephemeral range. The search
+/// starts at a place that differs per process and per call, so that clusters of parallel test
+/// binaries rarely probe the same ports.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("find a free port")
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let span = u32::from(CLUSTER_PORTS.end - CLUSTER_PORTS.start);
+    let start = (std::process::id().wrapping_mul(7919) + calls.wrapping_mul(104_729)) % span;
+    (0..span)
+        .map(|offset| CLUSTER_PORTS.start + ((start + offset) % span) as u16)
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port for a PostgreSQL test cluster")
 }
