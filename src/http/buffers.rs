@@ -6,12 +6,15 @@
 //! the allocator. Only baseline-sized buffers are kept; one that grew for a large request is
 //! freed, so the pool never hoards memory.
 
+use crate::http::parse::HeaderSpan;
 use crate::http::read_buf::ReadBuf;
 
 /// Read buffer a connection starts with.
 pub const READ_BUF_BASELINE: usize = 4 * 1024;
 /// Largest write buffer worth keeping for reuse.
 pub const WRITE_BUF_BASELINE: usize = 16 * 1024;
+/// Largest header list worth keeping for reuse (fields).
+pub const HEADERS_BASELINE: usize = 32;
 /// Most buffers of each kind kept in the pool.
 const MAX_POOLED: usize = 1024;
 
@@ -19,6 +22,8 @@ const MAX_POOLED: usize = 1024;
 pub struct BufferPool {
     read: Vec<ReadBuf>,
     write: Vec<Vec<u8>>,
+    /// The parsed header fields' offsets, which an idle connection does not need either.
+    headers: Vec<Vec<HeaderSpan>>,
     /// One buffer the loop lends for a moment: file bytes on their way into TLS records.
     scratch: Vec<u8>,
 }
@@ -36,6 +41,22 @@ impl BufferPool {
         self.write
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(WRITE_BUF_BASELINE))
+    }
+
+    /// An empty list for a request's header fields.
+    pub fn take_headers(&mut self) -> Vec<HeaderSpan> {
+        self.headers.pop().unwrap_or_default()
+    }
+
+    /// Keeps `headers` for reuse unless it grew past the baseline; its contents are discarded.
+    pub fn give_headers(&mut self, mut headers: Vec<HeaderSpan>) {
+        if headers.capacity() > 0
+            && headers.capacity() <= HEADERS_BASELINE
+            && self.headers.len() < MAX_POOLED
+        {
+            headers.clear();
+            self.headers.push(headers);
+        }
     }
 
     /// The loop's scratch buffer, at least `len` bytes long. Its contents are garbage; it is

@@ -424,6 +424,9 @@ impl Conn {
         if self.read_buf.is_empty() {
             return Step::NeedMore;
         }
+        if self.headers.capacity() == 0 {
+            self.headers = env.buffers.take_headers();
+        }
         let head = match parse::parse_head(
             self.read_buf.data(),
             &env.settings.limits,
@@ -905,6 +908,8 @@ impl Conn {
     fn release_idle_buffers(&mut self, buffers: &mut BufferPool) {
         if self.read_buf.is_empty() {
             buffers.give_read(std::mem::replace(&mut self.read_buf, ReadBuf::empty()));
+            // No request in the buffer: its header offsets are stale.
+            buffers.give_headers(std::mem::take(&mut self.headers));
         }
         if !self.has_output() {
             buffers.give_write(std::mem::take(&mut self.write_buf));
@@ -916,6 +921,7 @@ impl Conn {
     pub fn recycle(self, buffers: &mut BufferPool) {
         buffers.give_read(self.read_buf);
         buffers.give_write(self.write_buf);
+        buffers.give_headers(self.headers);
     }
 
     // ---- time ---------------------------------------------------------------------------
