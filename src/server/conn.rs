@@ -579,6 +579,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
+    use crate::server::Shared;
     use crate::server::test_support::{
         ClientStream, ReadResponse, deadline, read_response, socket_pair, time_left, tls_client,
         tls_server_config,
@@ -591,13 +592,8 @@ mod tests {
     /// What the loop lends a connection, built from real parts, and a poller for one socket and
     /// the helper pool's waker.
     struct Harness {
-        app: App,
-        settings: Settings,
-        date: DateCache,
-        log: AccessLog,
-        buffers: BufferPool,
-        pool: HelperPool,
-        topics: Topics,
+        /// The same parts the loop lends its connections.
+        shared: Shared,
         poll: Poll,
         events: Events,
     }
@@ -608,30 +604,25 @@ mod tests {
             let waker = Arc::new(Waker::new(poll.registry(), WAKER).unwrap());
             let mut date = DateCache::new();
             date.refresh(SystemTime::now());
+            let config = Config::defaults();
             Harness {
-                app,
-                settings: Config::defaults().connection_settings(),
-                date,
-                log: AccessLog::new(false),
-                buffers: BufferPool::default(),
-                pool: HelperPool::new(1, waker).unwrap(),
-                topics: Topics::default(),
+                shared: Shared {
+                    app,
+                    settings: config.connection_settings(),
+                    config,
+                    date,
+                    log: AccessLog::new(false),
+                    buffers: BufferPool::default(),
+                    pool: HelperPool::new(1, waker).unwrap(),
+                    topics: Topics::default(),
+                },
                 poll,
                 events: Events::with_capacity(8),
             }
         }
 
         fn ctx(&mut self) -> Ctx<'_> {
-            Ctx {
-                app: &self.app,
-                settings: &self.settings,
-                date: &self.date,
-                log: &mut self.log,
-                buffers: &mut self.buffers,
-                pool: &self.pool,
-                topics: &mut self.topics,
-                now: Instant::now(),
-            }
+            self.shared.ctx(Instant::now())
         }
 
         /// A connection on the server's end of a loopback pair (registered for every
@@ -689,7 +680,7 @@ mod tests {
         fn job_outcome(&mut self, conn: &mut Conn) -> Outcome {
             let deadline = deadline();
             loop {
-                if let Some((key, outcome)) = self.pool.finished().next() {
+                if let Some((key, outcome)) = self.shared.pool.finished().next() {
                     assert_eq!(key, conn.id);
                     return outcome;
                 }
