@@ -19,7 +19,7 @@ use looplight::http::buffers::BufferPool;
 use looplight::http::conn::{Conn, Env, Input, Next, Settings};
 use looplight::http::date::DateCache;
 use looplight::http::response::BodySlice;
-use looplight::{App, Config, Reply};
+use looplight::{App, Config, Reply, Response, StatusCode};
 
 /// The system allocator, counting allocations (and reallocations).
 struct Counting;
@@ -135,6 +135,21 @@ fn static_app() -> App {
     app
 }
 
+/// Fifteen API-like routes, then the static files: a request for the last route passes the
+/// other fourteen first.
+fn routed_app() -> App {
+    let mut app = App::new();
+    for n in 0..14 {
+        app.get(&format!("/api/r{n}/:id"), |_| {
+            Response::empty(StatusCode::NO_CONTENT)
+        });
+    }
+    app.get("/api/ping", |_| Response::text(StatusCode::OK, "pong"));
+    app.static_dir("/", concat!(env!("CARGO_MANIFEST_DIR"), "/www"))
+        .expect("www/ is in the repository");
+    app
+}
+
 fn pipelined(path: &str) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n")
         .repeat(PIPELINE)
@@ -158,13 +173,15 @@ fn allocations_per_request(harness: &mut Harness, input: &[u8]) -> f64 {
 fn bench_request_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Elements(PIPELINE as u64));
-    for (name, path) in [
-        ("static_12_bytes", "/hello.txt"),
-        ("static_index_html", "/index.html"),
-        ("not_found", "/no-such-file.txt"),
+    for (name, path, app) in [
+        ("static_12_bytes", "/hello.txt", static_app as fn() -> App),
+        ("static_index_html", "/index.html", static_app),
+        ("not_found", "/no-such-file.txt", static_app),
+        ("route_15th", "/api/ping", routed_app),
+        ("static_after_15_routes", "/hello.txt", routed_app),
     ] {
         let input = pipelined(path);
-        let mut harness = Harness::new(static_app());
+        let mut harness = Harness::new(app());
         let per_request = allocations_per_request(&mut harness, &input);
         println!("request_path/{name}: {per_request:.2} heap allocations per request");
         group.bench_function(name, |b| b.iter(|| harness.serve(black_box(&input))));

@@ -28,6 +28,9 @@ mod listing;
 mod range;
 mod root;
 
+/// URL path → relative file path (public for the benches).
+pub use root::sanitize;
+
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;
@@ -45,7 +48,7 @@ use cache::{FileCache, FileInfo, Lookup, Resolved, content_type};
 use conditional::{Precondition, Validators};
 use encoding::Coding;
 use range::RangeReply;
-use root::{Root, sanitize, status_for};
+use root::{Root, status_for};
 
 /// The methods a static resource allows (RFC 9110 §10.2.1).
 pub const ALLOW: &str = "GET, HEAD, OPTIONS";
