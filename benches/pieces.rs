@@ -9,7 +9,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 use looplight::StatusCode;
 use looplight::http::date::DateCache;
-use looplight::http::response::{BodyFraming, ConnectionHeader, HeaderValue, encode_head};
+use looplight::http::response::{
+    BodyFraming, ConnectionHeader, Fields, HeaderValue, encode_fields, encode_head,
+};
 use looplight::static_files::sanitize;
 
 fn bench_encode_head(c: &mut Criterion) {
@@ -27,20 +29,39 @@ fn bench_encode_head(c: &mut Criterion) {
         ("Cache-Control", HeaderValue::Shared("no-cache".into())),
     ];
     let mut out = Vec::with_capacity(1024);
-    c.bench_function("encode_head/static_200", |b| {
-        b.iter(|| {
-            out.clear();
-            encode_head(
-                &mut out,
-                StatusCode::OK,
-                black_box(&headers),
-                BodyFraming::Length(12),
-                date.imf_fixdate(),
-                ConnectionHeader::Omit,
-            );
-            out.len()
-        })
-    });
+    let mut encoded = Vec::new();
+    encode_fields(&mut encoded, &headers);
+    for (name, fields) in [
+        (
+            "static_200_list",
+            Fields {
+                list: headers,
+                encoded: None,
+            },
+        ),
+        (
+            "static_200_encoded_once",
+            Fields {
+                list: Vec::new(),
+                encoded: Some(encoded.into()),
+            },
+        ),
+    ] {
+        c.bench_function(&format!("encode_head/{name}"), |b| {
+            b.iter(|| {
+                out.clear();
+                encode_head(
+                    &mut out,
+                    StatusCode::OK,
+                    black_box(&fields),
+                    BodyFraming::Length(12),
+                    date.imf_fixdate(),
+                    ConnectionHeader::Omit,
+                );
+                out.len()
+            })
+        });
+    }
 }
 
 fn bench_sanitize(c: &mut Criterion) {

@@ -232,6 +232,9 @@ pub type HeaderFields = Vec<(&'static str, HeaderValue)>;
 pub struct Response {
     status: StatusCode,
     headers: HeaderFields,
+    /// Header fields encoded already (see [`Response::with_encoded_fields`]), sent after
+    /// `headers`.
+    encoded_fields: Option<Arc<[u8]>>,
     body: Body,
 }
 
@@ -241,6 +244,7 @@ impl Response {
         Response {
             status,
             headers: Vec::new(),
+            encoded_fields: None,
             body: Body::Empty,
         }
     }
@@ -292,6 +296,14 @@ impl Response {
         self.headers.push((name, value.into()));
     }
 
+    /// Adds header fields encoded once beforehand with [`encode_fields`] (a cached file's, the
+    /// same for every response): no list to build, no value to copy per response. They are
+    /// not seen by [`Response::header`].
+    pub fn with_encoded_fields(mut self, fields: Arc<[u8]>) -> Self {
+        self.encoded_fields = Some(fields);
+        self
+    }
+
     pub fn with_body(mut self, body: Body) -> Self {
         self.body = body;
         self
@@ -314,9 +326,20 @@ impl Response {
     }
 
     /// Splits the response into head fields and body for encoding.
-    pub(crate) fn into_parts(self) -> (StatusCode, HeaderFields, Body) {
-        (self.status, self.headers, self.body)
+    pub(crate) fn into_parts(self) -> (StatusCode, Fields, Body) {
+        let fields = Fields {
+            list: self.headers,
+            encoded: self.encoded_fields,
+        };
+        (self.status, fields, self.body)
     }
+}
+
+/// A response's header fields, as encoding takes them: a list, then a block encoded already.
+#[derive(Debug, Default)]
+pub struct Fields {
+    pub list: HeaderFields,
+    pub encoded: Option<Arc<[u8]>>,
 }
 
 /// Anything a handler may return.
@@ -358,7 +381,7 @@ pub enum BodyFraming {
 pub fn encode_head(
     out: &mut Vec<u8>,
     status: StatusCode,
-    headers: &[(&'static str, HeaderValue)],
+    fields: &Fields,
     framing: BodyFraming,
     date: &[u8; IMF_FIXDATE_LEN],
     connection: ConnectionHeader,
@@ -375,17 +398,9 @@ pub fn encode_head(
     out.extend_from_slice(b"Server: looplight\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(b"\r\n");
-    for (name, value) in headers {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        let start = out.len();
-        out.extend_from_slice(value.as_str().as_bytes());
-        for byte in &mut out[start..] {
-            if *byte == b'\r' || *byte == b'\n' {
-                *byte = b' ';
-            }
-        }
-        out.extend_from_slice(b"\r\n");
+    encode_fields(out, &fields.list);
+    if let Some(encoded) = &fields.encoded {
+        out.extend_from_slice(encoded);
     }
     if status.allows_body() {
         match framing {
@@ -404,6 +419,23 @@ pub fn encode_head(
         ConnectionHeader::Close => out.extend_from_slice(b"Connection: close\r\n"),
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends header field lines. Values must not contain CR or LF; any that do are replaced by
+/// spaces, so that no value can split a response.
+pub fn encode_fields(out: &mut Vec<u8>, headers: &[(&'static str, HeaderValue)]) {
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        let start = out.len();
+        out.extend_from_slice(value.as_str().as_bytes());
+        for byte in &mut out[start..] {
+            if *byte == b'\r' || *byte == b'\n' {
+                *byte = b' ';
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+    }
 }
 
 /// Appends `data` as one chunk of a chunked body (RFC 9112 §7.1); empty data is skipped, since

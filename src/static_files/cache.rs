@@ -12,6 +12,7 @@
 //! - Over budget, the least recently used entries go, down to 90% of the budget.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::{File, Metadata};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -45,6 +46,9 @@ pub struct FileInfo {
     pub bytes: Option<Arc<[u8]>>,
     /// Compressed copies of `bytes`, made once on first demand (off the loop).
     pub compressed: Arc<Compressed>,
+    /// The header fields of a whole 200 of this file, encoded on first use: (whether they
+    /// include `Vary: Accept-Encoding`, the bytes). See [`FileInfo::whole_fields`].
+    whole_fields: RefCell<Option<(bool, Arc<[u8]>)>>,
 }
 
 impl FileInfo {
@@ -68,6 +72,22 @@ impl FileInfo {
             identity: identity(metadata),
             bytes,
             compressed: Arc::default(),
+            whole_fields: RefCell::new(None),
+        }
+    }
+
+    /// The encoded header fields of a whole 200 of this file, made by `encode` the first time
+    /// (and again if whether the file has alternatives, hence `Vary`, changed): every other
+    /// response reuses the bytes.
+    pub fn whole_fields(&self, with_vary: bool, encode: impl FnOnce() -> Vec<u8>) -> Arc<[u8]> {
+        let mut cached = self.whole_fields.borrow_mut();
+        match &*cached {
+            Some((vary, fields)) if *vary == with_vary => Arc::clone(fields),
+            _ => {
+                let fields: Arc<[u8]> = encode().into();
+                *cached = Some((with_vary, Arc::clone(&fields)));
+                fields
+            }
         }
     }
 }
@@ -262,7 +282,31 @@ pub fn is_textual(essence: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+
+    #[test]
+    fn whole_fields_are_encoded_once_and_again_when_vary_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        std::fs::write(&path, b"hello").unwrap();
+        let info = FileInfo::new(&std::fs::metadata(&path).unwrap(), None);
+        let encoded = Cell::new(0);
+        let encode = |text: &'static [u8]| {
+            encoded.set(encoded.get() + 1);
+            text.to_vec()
+        };
+        let first = info.whole_fields(false, || encode(b"A"));
+        let again = info.whole_fields(false, || encode(b"B"));
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same bytes, not encoded again"
+        );
+        assert_eq!(encoded.get(), 1);
+        assert_eq!(&*info.whole_fields(true, || encode(b"C")), b"C");
+        assert_eq!(encoded.get(), 2);
+    }
 
     #[test]
     fn content_types_by_extension_with_utf8_for_text() {

@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use crate::http::method::Method;
 use crate::http::request::Request;
-use crate::http::response::{Body, HeaderValue, Response};
+use crate::http::response::{Body, HeaderFields, HeaderValue, Response, encode_fields};
 use crate::http::status::StatusCode;
 use crate::router::Reply;
 use cache::{FileCache, FileInfo, Lookup, Resolved, content_type};
@@ -336,7 +336,30 @@ impl StaticFiles {
         let reply = range_header.map_or(RangeReply::Whole, |header| {
             range::resolve(header, variant.len)
         });
-        // 8. The response.
+        // 8. The response. The usual one, a whole file as it is, reuses its header fields
+        // encoded once per cached file (only Date and Content-Length are written per request).
+        if let (RangeReply::Whole, None) = (&reply, variant.coding) {
+            let fields = info.whole_fields(alternatives, || {
+                let mut fields = Vec::new();
+                let mut list: HeaderFields = vec![
+                    ("Content-Type", content_type.clone().into()),
+                    ("Last-Modified", (&info.last_modified).into()),
+                    ("Accept-Ranges", "bytes".into()),
+                    ("ETag", (&variant.etag).into()),
+                    ("Cache-Control", cache_control.clone()),
+                ];
+                if alternatives {
+                    list.push(("Vary", "Accept-Encoding".into()));
+                }
+                encode_fields(&mut fields, &list);
+                fields
+            });
+            return Reply::Now(
+                Response::empty(StatusCode::OK)
+                    .with_encoded_fields(fields)
+                    .with_body(variant.data.body(0..variant.len)),
+            );
+        }
         let mut response = match reply {
             RangeReply::Unsatisfiable => {
                 return Reply::Now(
