@@ -13,12 +13,16 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 
+use tempfile::TempDir;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
+use looplight::api::ApiSettings;
 use looplight::http::buffers::BufferPool;
 use looplight::http::conn::{Conn, Env, Input, Next, Settings};
 use looplight::http::date::DateCache;
 use looplight::http::response::BodySlice;
+use looplight::store::Target;
 use looplight::{App, Config, Reply, Response, StatusCode};
 
 /// The system allocator, counting allocations (and reallocations).
@@ -128,16 +132,16 @@ impl Harness {
     }
 }
 
-fn static_app() -> App {
+fn static_app() -> (App, Option<TempDir>) {
     let mut app = App::new();
     app.static_dir("/", concat!(env!("CARGO_MANIFEST_DIR"), "/www"))
         .expect("www/ is in the repository");
-    app
+    (app, None)
 }
 
 /// Fifteen API-like routes, then the static files: a request for the last route passes the
 /// other fourteen first.
-fn routed_app() -> App {
+fn routed_app() -> (App, Option<TempDir>) {
     let mut app = App::new();
     for n in 0..14 {
         app.get(&format!("/api/r{n}/:id"), |_| {
@@ -147,7 +151,21 @@ fn routed_app() -> App {
     app.get("/api/ping", |_| Response::text(StatusCode::OK, "pong"));
     app.static_dir("/", concat!(env!("CARGO_MANIFEST_DIR"), "/www"))
         .expect("www/ is in the repository");
-    app
+    (app, None)
+}
+
+/// The binary's own app: the API on a SQLite file in a temporary directory (one generated
+/// post), then www/.
+fn api_app() -> (App, Option<TempDir>) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut settings = ApiSettings::from(&Config::defaults());
+    settings.db = Target::Sqlite(dir.path().join("bench.db"));
+    settings.seed_posts = 1;
+    let mut app = App::new();
+    looplight::api::mount(&mut app, settings).expect("the API mounts on a fresh SQLite file");
+    app.static_dir("/", concat!(env!("CARGO_MANIFEST_DIR"), "/www"))
+        .expect("www/ is in the repository");
+    (app, Some(dir))
 }
 
 fn pipelined(path: &str) -> Vec<u8> {
@@ -174,14 +192,23 @@ fn bench_request_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Elements(PIPELINE as u64));
     for (name, path, app) in [
-        ("static_12_bytes", "/hello.txt", static_app as fn() -> App),
+        (
+            "static_12_bytes",
+            "/hello.txt",
+            static_app as fn() -> (App, Option<TempDir>),
+        ),
         ("static_index_html", "/index.html", static_app),
         ("not_found", "/no-such-file.txt", static_app),
         ("route_15th", "/api/ping", routed_app),
         ("static_after_15_routes", "/hello.txt", routed_app),
+        ("api_post_by_id", "/api/posts/1", api_app),
+        ("api_healthz", "/healthz", api_app),
+        ("api_app_static", "/hello.txt", api_app),
     ] {
         let input = pipelined(path);
-        let mut harness = Harness::new(app());
+        // The store's directory, if any, lives until this case is measured.
+        let (app, _store_dir) = app();
+        let mut harness = Harness::new(app);
         let per_request = allocations_per_request(&mut harness, &input);
         println!("request_path/{name}: {per_request:.2} heap allocations per request");
         group.bench_function(name, |b| b.iter(|| harness.serve(black_box(&input))));
