@@ -195,9 +195,9 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
         }
     };
     // Handlers whose every statement is a primary-key lookup (a few B-tree pages, read from
-    // the mapped file) run on the loop, on its own read-only connection: a lookup costs ~10 us,
-    // less than the hand-off to a helper and back (~25 us on one core; GET /api/posts/:id
-    // went from 33k to 18k req/s with it, benches/load/api.sh). Anything else, or a handler
+    // the mapped file) run on the loop, on its own read-only connection: a lookup costs ~2 us
+    // (benches/request_path), far less than the hand-off to a helper and back (~25 us on one
+    // core; GET /api/posts/:id went from 33k to 18k req/s with it, benches/load/api.sh). Anything else, or a handler
     // that turns out to need a write, is not for this.
     // With a networked database every statement is a round trip: then they go to a helper
     // like the rest.
