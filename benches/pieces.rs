@@ -35,14 +35,14 @@ fn bench_encode_head(c: &mut Criterion) {
         (
             "static_200_list",
             Fields {
-                list: headers,
+                list: headers.into(),
                 encoded: None,
             },
         ),
         (
             "static_200_encoded_once",
             Fields {
-                list: Vec::new(),
+                list: Default::default(),
                 encoded: Some(encoded.into()),
             },
         ),

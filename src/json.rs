@@ -147,10 +147,11 @@ fn is_json_content_type(value: Option<&[u8]>) -> bool {
         .eq_ignore_ascii_case(CONTENT_TYPE.as_bytes())
 }
 
-fn json_response(status: StatusCode, bytes: Vec<u8>) -> Response {
+/// A JSON response whose body is encoded already (a constant answer costs no encoding).
+pub fn json_response(status: StatusCode, bytes: impl Into<Cow<'static, [u8]>>) -> Response {
     Response::empty(status)
         .with_header("Content-Type", CONTENT_TYPE)
-        .with_body(Body::Bytes(Cow::Owned(bytes)))
+        .with_body(Body::Bytes(bytes.into()))
 }
 
 #[cfg(test)]

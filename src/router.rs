@@ -40,6 +40,7 @@ use std::io;
 use std::path::Path;
 
 use percent_encoding::percent_decode_str;
+use smallvec::SmallVec;
 
 use crate::events::{EventStream, Publisher};
 use crate::http::method::Method;
@@ -123,6 +124,10 @@ enum Segment {
     Param(String),
 }
 
+/// A matched route's parameters, (name, percent-decoded value): held inline for the usual
+/// one or two, so that routing allocates nothing.
+type Params<'r, 'p> = SmallVec<[(&'r str, Cow<'p, str>); 2]>;
+
 /// One path pattern and the handlers for its methods.
 struct Resource {
     pattern: Vec<Segment>,
@@ -133,9 +138,9 @@ struct Resource {
 
 impl Resource {
     /// The route parameters if `path` matches, percent-decoded.
-    fn matches<'p>(&self, path: &'p str) -> Option<Vec<(&str, Cow<'p, str>)>> {
+    fn matches<'p>(&self, path: &'p str) -> Option<Params<'_, 'p>> {
         let mut segments = path.strip_prefix('/')?.split('/');
-        let mut params = Vec::new();
+        let mut params = Params::new();
         for part in &self.pattern {
             let segment = segments.next()?;
             match part {

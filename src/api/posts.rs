@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::http::status::StatusCode;
-use crate::json::{HttpError, Json, read_json};
+use crate::json::{HttpError, Json, json_response, read_json};
 use crate::store::{self, Store, User};
 
 use super::auth::authenticate;
@@ -49,11 +49,19 @@ pub fn list(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
 /// GET /api/posts/:id
 pub fn show(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
     let id = post_id(request)?;
-    let post = api
-        .db
-        .read(|store| store.post(id))?
-        .ok_or_else(HttpError::not_found)?;
-    Ok(Answer::respond(Json(post)))
+    // Encoded straight from the row: the body is the request's one allocation.
+    let mut body = None;
+    api.db.read(|store| {
+        store.read_post(id, &mut |post| {
+            let mut json = Vec::with_capacity(post.title.len() + post.body.len() + 192);
+            body = Some(serde_json::to_writer(&mut json, post).map(|()| json));
+        })
+    })?;
+    match body {
+        Some(Ok(body)) => Ok(Answer::respond(json_response(StatusCode::OK, body))),
+        Some(Err(_)) => Err(super::internal_error()),
+        None => Err(HttpError::not_found()),
+    }
 }
 
 /// POST /api/posts {"title","body"} → 201 Post with Location.

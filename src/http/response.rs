@@ -13,6 +13,8 @@ use std::fs::File;
 use std::ops::Range;
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use crate::http::date::IMF_FIXDATE_LEN;
 use crate::http::status::StatusCode;
 
@@ -224,8 +226,12 @@ impl From<&Arc<str>> for HeaderValue {
     }
 }
 
-/// The header fields of a response, in order.
-pub type HeaderFields = Vec<(&'static str, HeaderValue)>;
+/// The header fields of a response, in order. The first few live inside the response: most
+/// responses (JSON, errors, redirects) carry one or two, and build none on the heap.
+pub type HeaderFields = SmallVec<[(&'static str, HeaderValue); INLINE_HEADER_FIELDS]>;
+
+/// Header fields a response holds without a heap allocation.
+const INLINE_HEADER_FIELDS: usize = 2;
 
 /// An HTTP response under construction.
 #[derive(Debug)]
@@ -243,7 +249,7 @@ impl Response {
     pub fn empty(status: StatusCode) -> Response {
         Response {
             status,
-            headers: Vec::new(),
+            headers: HeaderFields::new(),
             encoded_fields: None,
             body: Body::Empty,
         }

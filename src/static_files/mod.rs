@@ -39,6 +39,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
+use smallvec::smallvec;
+
 use crate::http::method::Method;
 use crate::http::request::Request;
 use crate::http::response::{Body, HeaderFields, HeaderValue, Response, encode_fields};
@@ -341,7 +343,7 @@ impl StaticFiles {
         if let (RangeReply::Whole, None) = (&reply, variant.coding) {
             let fields = info.whole_fields(alternatives, || {
                 let mut fields = Vec::new();
-                let mut list: HeaderFields = vec![
+                let mut list: HeaderFields = smallvec![
                     ("Content-Type", content_type.clone().into()),
                     ("Last-Modified", (&info.last_modified).into()),
                     ("Accept-Ranges", "bytes".into()),

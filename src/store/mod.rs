@@ -43,15 +43,44 @@ pub struct Credentials {
     pub password_hash: String,
 }
 
-/// A blog post, serialized exactly as the API contract's Post.
+/// A blog post, serialized exactly as the API contract's Post: owned, or (`Post<&str>`)
+/// borrowing the row it was read from, to be encoded without copying its text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Post {
+pub struct Post<Text = String> {
     pub id: i64,
-    pub title: String,
-    pub body: String,
-    pub author: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub title: Text,
+    pub body: Text,
+    pub author: Text,
+    pub created_at: Text,
+    pub updated_at: Text,
+}
+
+impl Post {
+    /// The post as borrowed text.
+    pub fn as_borrowed(&self) -> Post<&str> {
+        Post {
+            id: self.id,
+            title: &self.title,
+            body: &self.body,
+            author: &self.author,
+            created_at: &self.created_at,
+            updated_at: &self.updated_at,
+        }
+    }
+}
+
+impl Post<&str> {
+    /// The post with its text copied out of the row.
+    pub fn to_owned(&self) -> Post {
+        Post {
+            id: self.id,
+            title: self.title.to_owned(),
+            body: self.body.to_owned(),
+            author: self.author.to_owned(),
+            created_at: self.created_at.to_owned(),
+            updated_at: self.updated_at.to_owned(),
+        }
+    }
 }
 
 /// One full-text search result.
@@ -104,7 +133,15 @@ pub trait Store {
 
     /// One page of posts, newest first, and the number of all posts.
     fn list_posts(&mut self, limit: u32, offset: u64) -> Result<(Vec<Post>, u64), Error>;
-    fn post(&mut self, id: i64) -> Result<Option<Post>, Error>;
+    /// Hands post `id` to `read` as it lies in the row, without copying it (the hot
+    /// `GET /api/posts/:id` encodes it straight into the response); false if there is none.
+    fn read_post(&mut self, id: i64, read: &mut dyn FnMut(&Post<&str>)) -> Result<bool, Error>;
+    /// Post `id`, copied out.
+    fn post(&mut self, id: i64) -> Result<Option<Post>, Error> {
+        let mut post = None;
+        self.read_post(id, &mut |found| post = Some(found.to_owned()))?;
+        Ok(post)
+    }
     /// The author's user id of post `id`.
     fn post_author(&mut self, id: i64) -> Result<Option<i64>, Error>;
     fn create_post(&mut self, author_id: i64, title: &str, body: &str) -> Result<Post, Error>;

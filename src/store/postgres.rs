@@ -461,6 +461,15 @@ impl<C: GenericClient> Store for Pg<'_, C> {
         Ok((posts, u64::try_from(total).unwrap_or(0)))
     }
 
+    fn read_post(&mut self, id: i64, read: &mut dyn FnMut(&Post<&str>)) -> Result<bool, Error> {
+        // A round trip costs far more than copying the row: no borrowed path here.
+        let post = self.post(id)?;
+        if let Some(post) = &post {
+            read(&post.as_borrowed());
+        }
+        Ok(post.is_some())
+    }
+
     fn post(&mut self, id: i64) -> Result<Option<Post>, Error> {
         let row = self.client.query_typed_opt(
             &format!("{POST_SELECT} WHERE p.id = $1"),

@@ -311,12 +311,24 @@ impl Store for Sqlite {
         Ok((posts, total))
     }
 
-    fn post(&mut self, id: i64) -> Result<Option<Post>, Error> {
+    fn read_post(&mut self, id: i64, read: &mut dyn FnMut(&Post<&str>)) -> Result<bool, Error> {
         Ok(self
             .conn
             .prepare_cached(POST_BY_ID)?
-            .query_row([id], post_from_row)
-            .optional()?)
+            .query_row([id], |row| {
+                let text = |index| -> rusqlite::Result<&str> { Ok(row.get_ref(index)?.as_str()?) };
+                read(&Post {
+                    id: row.get(0)?,
+                    title: text(1)?,
+                    body: text(2)?,
+                    author: text(3)?,
+                    created_at: text(4)?,
+                    updated_at: text(5)?,
+                });
+                Ok(())
+            })
+            .optional()?
+            .is_some())
     }
 
     fn post_author(&mut self, id: i64) -> Result<Option<i64>, Error> {
