@@ -184,6 +184,8 @@ impl Resource {
 #[derive(Default)]
 pub struct App {
     resources: Vec<Resource>,
+    /// Which resources can match a path, by the path's first segment (see [`RouteIndex`]).
+    index: RouteIndex,
     /// (mount prefix without trailing slash, files), longest prefix first.
     static_dirs: Vec<(String, StaticFiles)>,
     /// Path prefixes whose errors are JSON.
@@ -197,6 +199,58 @@ pub struct App {
     hsts: Option<String>,
     /// Helper threads the handlers' jobs need at least (see [`App::needs_helpers`]).
     helpers: usize,
+}
+
+/// The resources a path can match, found by its first segment: a request looks only at routes
+/// that could be its own, so `/hello.txt` reaches the static files without trying the API's
+/// routes one by one.
+#[derive(Default)]
+struct RouteIndex {
+    /// (literal first segment, resources whose pattern starts with it or with a parameter, in
+    /// registration order), sorted by segment.
+    by_first_segment: Vec<(String, Vec<usize>)>,
+    /// Resources whose pattern starts with a parameter: the candidates for any other segment.
+    param_first: Vec<usize>,
+}
+
+impl RouteIndex {
+    fn build(resources: &[Resource]) -> RouteIndex {
+        let mut index = RouteIndex::default();
+        for (position, resource) in resources.iter().enumerate() {
+            match resource.pattern.first() {
+                Some(Segment::Literal(first)) => {
+                    match index
+                        .by_first_segment
+                        .binary_search_by(|(s, _)| s.cmp(first))
+                    {
+                        Ok(at) => index.by_first_segment[at].1.push(position),
+                        Err(at) => index
+                            .by_first_segment
+                            .insert(at, (first.clone(), vec![position])),
+                    }
+                }
+                Some(Segment::Param(_)) | None => index.param_first.push(position),
+            }
+        }
+        for (_, positions) in &mut index.by_first_segment {
+            positions.extend(&index.param_first);
+            positions.sort_unstable();
+        }
+        index
+    }
+
+    /// The positions of the resources that may match `path`, in registration order.
+    fn candidates(&self, path: &str) -> &[usize] {
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        let first = rest.split('/').next().unwrap_or(rest);
+        match self
+            .by_first_segment
+            .binary_search_by(|(segment, _)| segment.as_str().cmp(first))
+        {
+            Ok(at) => &self.by_first_segment[at].1,
+            Err(_) => &self.param_first,
+        }
+    }
 }
 
 /// Where plain-HTTP requests are sent instead (see [`App::redirect_to_https`]).
@@ -274,6 +328,7 @@ impl App {
         for resource in &mut self.resources {
             resource.update_allow();
         }
+        self.index = RouteIndex::build(&self.resources);
         self
     }
 
@@ -454,7 +509,8 @@ impl App {
         } else {
             None
         };
-        for resource in &self.resources {
+        for &position in self.index.candidates(path) {
+            let resource = &self.resources[position];
             let Some(params) = resource.matches(path) else {
                 continue;
             };
@@ -594,6 +650,7 @@ mod tests {
 
     use super::*;
     use crate::http::parse::{ParseLimits, parse_head};
+    use crate::http::response::Body;
 
     /// The response `app` gives to the raw request `input`, over TLS or not.
     fn answer(app: &App, input: &str, secure: bool) -> Response {
@@ -717,6 +774,41 @@ mod tests {
             assert_eq!(response.status(), status, "{line}");
             assert_eq!(response.header("Allow"), allow, "{line}");
         }
+    }
+
+    #[test]
+    fn the_first_registered_route_that_matches_wins_whatever_its_first_segment() {
+        let mut app = App::new();
+        let text = |body: &'static str| move |_: &Request<'_>| Response::text(StatusCode::OK, body);
+        app.get("/a/:x", text("a-param"));
+        app.get("/:section/fixed", text("param-first"));
+        app.get("/a/fixed", text("a-fixed (never: both above match first)"));
+        app.get("/b", text("b"));
+        app.get("/", text("root"));
+        app.get("/:anything", text("one segment"));
+        let cases = [
+            ("/a/1", "a-param"),
+            ("/a/fixed", "a-param"),
+            ("/b/fixed", "param-first"),
+            ("/zzz/fixed", "param-first"),
+            ("/b", "b"),
+            ("/", "root"),
+            ("/zzz", "one segment"),
+            ("/a", "one segment"),
+        ];
+        for (path, expected) in cases {
+            let response = answer(
+                &app,
+                &format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n"),
+                false,
+            );
+            let Body::Bytes(body) = response.body() else {
+                panic!("{path}: {response:?}");
+            };
+            assert_eq!(std::str::from_utf8(body).unwrap(), expected, "{path}");
+        }
+        let missing = answer(&app, "GET /b/c/d HTTP/1.1\r\nHost: h\r\n\r\n", false);
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     }
 
     #[test]

@@ -14,14 +14,15 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::Path;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use super::encoding::Compressed;
+use super::encoding::{Coding, Compressed};
 use super::root::{Root, status_for};
 use crate::http::status::StatusCode;
 
@@ -35,6 +36,8 @@ const ENTRY_OVERHEAD: usize = 256;
 /// A regular file's metadata and, when small, its contents.
 #[derive(Debug)]
 pub struct FileInfo {
+    /// The media type, by the file's extension.
+    pub content_type: Cow<'static, str>,
     pub len: u64,
     /// Last modification, whole seconds since the epoch.
     pub modified_secs: u64,
@@ -49,16 +52,27 @@ pub struct FileInfo {
     /// The header fields of a whole 200 of this file, encoded on first use: (whether they
     /// include `Vary: Accept-Encoding`, the bytes). See [`FileInfo::whole_fields`].
     whole_fields: RefCell<Option<(bool, Arc<[u8]>)>>,
+    /// This file's pre-compressed sidecars as last resolved, and when. See
+    /// [`FileInfo::known_sidecars`].
+    sidecars: RefCell<Option<(Instant, RememberedSidecars)>>,
 }
 
+/// Sidecars by coding, held weakly: they stay the cache's to evict.
+type RememberedSidecars = [Option<Weak<FileInfo>>; Coding::ALL.len()];
+
+/// A file's pre-compressed sidecars by coding ([`Coding::index`]): each with the file the
+/// lookup opened, if its bytes are not in memory.
+pub type Sidecars = [Option<(Rc<FileInfo>, Option<File>)>; Coding::ALL.len()];
+
 impl FileInfo {
-    fn new(metadata: &Metadata, bytes: Option<Arc<[u8]>>) -> FileInfo {
+    fn new(relative: &Path, metadata: &Metadata, bytes: Option<Arc<[u8]>>) -> FileInfo {
         let modified = UNIX_EPOCH
             + Duration::new(
                 metadata.mtime().max(0).unsigned_abs(),
                 u32::try_from(metadata.mtime_nsec()).unwrap_or(0),
             );
         FileInfo {
+            content_type: content_type(relative),
             len: metadata.len(),
             modified_secs: metadata.mtime().max(0).unsigned_abs(),
             etag: format!(
@@ -73,7 +87,43 @@ impl FileInfo {
             bytes,
             compressed: Arc::default(),
             whole_fields: RefCell::new(None),
+            sidecars: RefCell::new(None),
         }
+    }
+
+    /// The sidecars remembered by [`FileInfo::remember_sidecars`] less than
+    /// [`REVALIDATE_AFTER`] ago, if each is still cached: the usual request for a file costs
+    /// no lookup of its `.br` and `.gz` names. `None`: look them up.
+    pub fn known_sidecars(&self, now: Instant) -> Option<Sidecars> {
+        let known = self.sidecars.borrow();
+        let (checked_at, sidecars) = known.as_ref()?;
+        if now.duration_since(*checked_at) >= REVALIDATE_AFTER {
+            return None;
+        }
+        let mut found = Sidecars::default();
+        for (slot, sidecar) in found.iter_mut().zip(sidecars) {
+            if let Some(sidecar) = sidecar {
+                // Evicted since: its bytes are gone, look it up again.
+                *slot = Some((sidecar.upgrade()?, None));
+            }
+        }
+        Some(found)
+    }
+
+    /// Remembers the sidecars just looked up, if every one is held in memory (one that is
+    /// not must be opened per request anyway). Weakly: they stay the cache's to evict.
+    pub fn remember_sidecars(&self, now: Instant, sidecars: &Sidecars) {
+        let in_memory = sidecars
+            .iter()
+            .flatten()
+            .all(|(sidecar, _)| sidecar.bytes.is_some());
+        let remembered = in_memory.then(|| {
+            let weak = sidecars
+                .each_ref()
+                .map(|sidecar| sidecar.as_ref().map(|(sidecar, _)| Rc::downgrade(sidecar)));
+            (now, weak)
+        });
+        *self.sidecars.borrow_mut() = remembered;
     }
 
     /// The encoded header fields of a whole 200 of this file, made by `encode` the first time
@@ -115,7 +165,8 @@ struct Entry {
 }
 
 pub struct FileCache {
-    entries: HashMap<PathBuf, Entry>,
+    /// By relative path, as bytes: hashing an `OsStr` is one write, a `Path` one per component.
+    entries: HashMap<OsString, Entry>,
     budget: usize,
     used: usize,
     clock: u64,
@@ -134,7 +185,7 @@ impl FileCache {
     /// Resolves `relative` beneath `root`, from memory when the entry is fresh.
     pub fn lookup(&mut self, root: &Root, relative: &Path, now: Instant) -> Lookup {
         self.clock += 1;
-        if let Some(entry) = self.entries.get_mut(relative)
+        if let Some(entry) = self.entries.get_mut(relative.as_os_str())
             && now.duration_since(entry.checked_at) < REVALIDATE_AFTER
         {
             entry.last_used = self.clock;
@@ -151,7 +202,7 @@ impl FileCache {
             // server's own (500, or 503 when out of descriptors) must not outlive its cause.
             Resolved::Missing(status) => !status.is_server_error(),
         };
-        self.remove(relative);
+        self.remove(relative.as_os_str());
         if cacheable && self.budget > 0 {
             let cost = ENTRY_OVERHEAD
                 + relative.as_os_str().len()
@@ -161,7 +212,7 @@ impl FileCache {
                 };
             self.used += cost;
             self.entries.insert(
-                relative.to_owned(),
+                relative.as_os_str().to_owned(),
                 Entry {
                     resolved: resolved.clone(),
                     checked_at: now,
@@ -192,7 +243,7 @@ impl FileCache {
         if let Some(Entry {
             resolved: Resolved::File(info),
             ..
-        }) = self.entries.get(relative)
+        }) = self.entries.get(relative.as_os_str())
             && info.identity == identity(&metadata)
         {
             return (Resolved::File(Rc::clone(info)), None);
@@ -200,11 +251,11 @@ impl FileCache {
         let bytes = (metadata.len() <= MAX_CACHED_FILE)
             .then(|| read_whole(&file, metadata.len()))
             .flatten();
-        let info = FileInfo::new(&metadata, bytes);
+        let info = FileInfo::new(relative, &metadata, bytes);
         (Resolved::File(Rc::new(info)), Some(file))
     }
 
-    fn remove(&mut self, relative: &Path) {
+    fn remove(&mut self, relative: &OsStr) {
         if let Some(old) = self.entries.remove(relative) {
             self.used -= old.cost;
         }
@@ -214,7 +265,7 @@ impl FileCache {
         if self.used <= self.budget {
             return;
         }
-        let mut by_age: Vec<(u64, PathBuf)> = self
+        let mut by_age: Vec<(u64, OsString)> = self
             .entries
             .iter()
             .map(|(path, entry)| (entry.last_used, path.clone()))
@@ -291,7 +342,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.txt");
         std::fs::write(&path, b"hello").unwrap();
-        let info = FileInfo::new(&std::fs::metadata(&path).unwrap(), None);
+        let info = FileInfo::new(&path, &std::fs::metadata(&path).unwrap(), None);
         let encoded = Cell::new(0);
         let encode = |text: &'static [u8]| {
             encoded.set(encoded.get() + 1);
@@ -330,6 +381,46 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(content_type(Path::new(path)), *want, "{path}");
         }
+    }
+
+    #[test]
+    fn sidecars_are_remembered_for_a_second_while_cached_and_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        std::fs::write(&path, b"hello").unwrap();
+        let metadata = std::fs::metadata(&path).unwrap();
+        let in_memory =
+            |bytes: Option<&[u8]>| Rc::new(FileInfo::new(&path, &metadata, bytes.map(Arc::from)));
+        let file = in_memory(Some(b"hello"));
+        let t0 = Instant::now();
+        assert!(file.known_sidecars(t0).is_none(), "nothing remembered yet");
+
+        let brotli = in_memory(Some(b"br bytes"));
+        let mut found = Sidecars::default();
+        found[Coding::Brotli.index()] = Some((Rc::clone(&brotli), None));
+        file.remember_sidecars(t0, &found);
+        let known = file.known_sidecars(t0 + REVALIDATE_AFTER / 2).unwrap();
+        assert!(Rc::ptr_eq(
+            &known[Coding::Brotli.index()].as_ref().unwrap().0,
+            &brotli
+        ));
+        assert!(known[Coding::Gzip.index()].is_none());
+        assert!(
+            file.known_sidecars(t0 + REVALIDATE_AFTER).is_none(),
+            "a second later"
+        );
+
+        // Evicted from the cache (the last strong reference gone): looked up again.
+        drop((found, known));
+        assert!(file.known_sidecars(t0).is_some());
+        drop(brotli);
+        assert!(file.known_sidecars(t0).is_none());
+
+        // A sidecar too large for memory must be opened per request: never remembered.
+        let mut found = Sidecars::default();
+        found[Coding::Gzip.index()] = Some((in_memory(None), None));
+        file.remember_sidecars(t0, &found);
+        assert!(file.known_sidecars(t0).is_none());
     }
 
     #[test]
@@ -400,6 +491,6 @@ mod tests {
             assert!(cache.used() <= 5000, "{}", cache.used());
         }
         // The most recent survived.
-        assert!(cache.entries.contains_key(Path::new("f19")));
+        assert!(cache.entries.contains_key(OsStr::new("f19")));
     }
 }

@@ -36,7 +36,8 @@ impl Coding {
         }
     }
 
-    fn index(self) -> usize {
+    /// The coding's place in [`Coding::ALL`].
+    pub fn index(self) -> usize {
         self as usize
     }
 

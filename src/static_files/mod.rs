@@ -46,7 +46,7 @@ use crate::http::request::Request;
 use crate::http::response::{Body, HeaderFields, HeaderValue, Response, encode_fields};
 use crate::http::status::StatusCode;
 use crate::router::Reply;
-use cache::{FileCache, FileInfo, Lookup, Resolved, content_type};
+use cache::{FileCache, FileInfo, Lookup, Resolved, Sidecars};
 use conditional::{Precondition, Validators};
 use encoding::Coding;
 use range::RangeReply;
@@ -228,6 +228,38 @@ impl StaticFiles {
         }
     }
 
+    /// The pre-compressed sidecars (`<file>.br`, `<file>.gz`) of `relative` that are at least
+    /// as new as the file they compress: remembered by the file's cache entry for a second,
+    /// so a request usually looks up none of their names.
+    fn sidecars(&self, relative: &Path, info: &FileInfo) -> Sidecars {
+        let now = Instant::now();
+        if let Some(known) = info.known_sidecars(now) {
+            return known;
+        }
+        let mut sidecars = Sidecars::default();
+        for coding in Coding::ALL {
+            let lookup = {
+                let mut name = self.sidecar_name.borrow_mut();
+                let name = name.as_mut_os_string();
+                name.clear();
+                name.push(relative.as_os_str());
+                name.push(".");
+                name.push(coding.extension());
+                self.lookup(Path::new(name.as_os_str()))
+            };
+            if let Lookup {
+                resolved: Resolved::File(sidecar),
+                file,
+            } = lookup
+                && sidecar.modified_secs >= info.modified_secs
+            {
+                sidecars[coding.index()] = Some((sidecar, file));
+            }
+        }
+        info.remember_sidecars(now, &sidecars);
+        sidecars
+    }
+
     fn lookup(&self, relative: &Path) -> Lookup {
         self.cache
             .borrow_mut()
@@ -264,7 +296,7 @@ impl StaticFiles {
             };
             return Reply::Now(
                 Response::empty(StatusCode::NOT_FOUND)
-                    .with_header("Content-Type", content_type(page))
+                    .with_header("Content-Type", info.content_type.clone())
                     .with_header("Cache-Control", "no-cache")
                     .with_body(body),
             );
@@ -280,10 +312,10 @@ impl StaticFiles {
         info: &Rc<FileInfo>,
         file: Option<File>,
     ) -> Reply {
-        let content_type = content_type(relative);
+        let content_type = &info.content_type;
         // 5. Representation.
         let (variant, alternatives) =
-            match self.choose_variant(request, relative, info, file, &content_type) {
+            match self.choose_variant(request, relative, info, file, content_type) {
                 Some(Choice::Variant {
                     variant,
                     alternatives,
@@ -382,7 +414,7 @@ impl StaticFiles {
                     "Content-Type",
                     format!("multipart/byteranges; boundary={}", range::BOUNDARY),
                 )
-                .with_body(variant.data.multipart(&ranges, variant.len, &content_type)),
+                .with_body(variant.data.multipart(&ranges, variant.len, content_type)),
         };
         response = response
             .with_header("Last-Modified", &info.last_modified)
@@ -404,36 +436,15 @@ impl StaticFiles {
         file: Option<File>,
         content_type: &str,
     ) -> Option<Choice> {
-        // Sidecars count only if at least as new as the file they compress.
-        let mut sidecars: Vec<(Coding, Rc<FileInfo>, Option<File>)> = Vec::new();
-        for coding in Coding::ALL {
-            let lookup = {
-                let mut name = self.sidecar_name.borrow_mut();
-                let name = name.as_mut_os_string();
-                name.clear();
-                name.push(relative.as_os_str());
-                name.push(".");
-                name.push(coding.extension());
-                self.lookup(Path::new(name.as_os_str()))
-            };
-            if let Lookup {
-                resolved: Resolved::File(sidecar),
-                file,
-            } = lookup
-                && sidecar.modified_secs >= info.modified_secs
-            {
-                sidecars.push((coding, sidecar, file));
-            }
-        }
+        let mut sidecars = self.sidecars(relative, info);
         let on_the_fly = self.options.compress
             && encoding::is_compressible(content_type)
             && info.len >= MIN_COMPRESS_BYTES;
         let compressible = info.bytes.as_ref().filter(|_| on_the_fly);
-        let alternatives = compressible.is_some() || !sidecars.is_empty();
+        let alternatives = compressible.is_some() || sidecars.iter().any(Option::is_some);
 
         for coding in encoding::accepted(request.header("accept-encoding")) {
-            if let Some(index) = sidecars.iter().position(|(c, _, _)| *c == coding) {
-                let (_, sidecar, file) = sidecars.swap_remove(index);
+            if let Some((sidecar, file)) = sidecars[coding.index()].take() {
                 let data = Data::of(&sidecar, file)?;
                 let variant = Variant {
                     data,
@@ -578,27 +589,6 @@ fn is_fingerprinted(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn text_types_are_utf8() {
-        assert_eq!(
-            content_type(Path::new("a.html")),
-            "text/html; charset=utf-8"
-        );
-        assert_eq!(
-            content_type(Path::new("a.js")),
-            "text/javascript; charset=utf-8"
-        );
-        assert_eq!(
-            content_type(Path::new("a.svg")),
-            "image/svg+xml; charset=utf-8"
-        );
-        assert_eq!(content_type(Path::new("a.png")), "image/png");
-        assert_eq!(
-            content_type(Path::new("a.unknownext")),
-            "application/octet-stream"
-        );
-    }
 
     #[test]
     fn fingerprinted_names() {
