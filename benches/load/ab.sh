@@ -5,6 +5,7 @@
 #   benches/load/ab.sh BIN_A BIN_B [PATH] [CONNECTIONS] [SECONDS] [ROUNDS] [PIPELINE]
 #   defaults:                       /hello.txt  64          5         3        1
 #   PIPELINE > 1 sends that many requests per write (benches/load/pipeline.lua).
+#   ROOT=dir serves another directory (default www/).
 #
 # Per run: requests/s, µs of server CPU per request (utime+stime from /proc), and the CPU
 # steal of the run (the machine is a shared VM: a run with steal above ~1% is disturbed and
@@ -40,7 +41,7 @@ wait_for_port() {
 }
 
 one_run() { # binary -> "rps us_per_request steal_percent"
-    taskset -c 0 "$1" --quiet --addr "127.0.0.1:$port" --root www --db "$work/bench.db" \
+    taskset -c 0 "$1" --quiet --addr "127.0.0.1:$port" --root "${ROOT:-www}" --db "$work/bench.db" \
         > /dev/null 2>&1 &
     server=$!
     wait_for_port

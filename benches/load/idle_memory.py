@@ -2,8 +2,9 @@
 """Server memory per idle keep-alive connection.
 
 Opens N connections to a running server on 127.0.0.1, sends one GET on each and reads the
-response, then holds them all idle and prints the server's RSS before and after. With --tls
-the connections are HTTPS (certificate not verified: only memory is measured).
+response, then holds them all idle and prints the server's RSS before and after; then closes
+them all and prints the RSS once the server has let them go (what memory it gives back). With
+--tls the connections are HTTPS (certificate not verified: only memory is measured).
 
     benches/load/idle_memory.py [--tls] PORT PID [N] [PATH]
 """
@@ -66,6 +67,8 @@ def main():
           f"{(after - before) * 1024 / count:.0f} bytes per connection")
     for sock in socks:
         sock.close()
+    time.sleep(1.0)
+    print(f"all {count} closed: RSS {rss_kib(pid)} KiB (started at {before} KiB)")
 
 
 if __name__ == "__main__":
