@@ -600,14 +600,22 @@ fn version_error(buf: &[u8]) -> Result<VersionVerdict, ParseError> {
     let line_end = memchr::memchr(b'\n', &buf[start..]).map(|end| start + end);
     let line = &buf[start..line_end.unwrap_or(buf.len())];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
+    // The version is the rest of the line after method and target (RFC 9112 §3: method SP
+    // request-target SP HTTP-version). Not the last word: in `GET /a b HTTP/1.1` httparse
+    // refused `b`, and reading `HTTP/1.1` there sent the parse round for ever (a stack
+    // overflow, found by the `head` fuzz target's seeds).
+    let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
     match line_end {
         Some(_) if version.len() == PATTERN.len() && matches_pattern(version) => {
-            if version.starts_with(b"HTTP/1.") {
-                let digit_at = start + line.len() - 1;
-                Ok(VersionVerdict::LaterMinor { digit_at })
-            } else {
-                Err(ParseError::VersionNotSupported)
+            match version.strip_prefix(b"HTTP/1.") {
+                // httparse takes 1.0 and 1.1 itself: if it refused one, something else on the
+                // line is wrong, and parsing it again as HTTP/1.1 would refuse it again.
+                Some([b'0' | b'1']) => Err(ParseError::BadRequest("invalid request line")),
+                Some(_) => {
+                    let digit_at = start + line.len() - 1;
+                    Ok(VersionVerdict::LaterMinor { digit_at })
+                }
+                None => Err(ParseError::VersionNotSupported),
             }
         }
         None if matches_pattern(version) => Ok(VersionVerdict::Partial),
@@ -872,6 +880,16 @@ mod tests {
             "too many headers",
             b"GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 1\r\nC: 1\r\nD: 1\r\nE: 1\r\nF: 1\r\nG: 1\r\nH: 1\r\n\r\n",
             Want::Err(ParseError::HeadTooLarge),
+        ),
+        (
+            "a space in the target (not a version after it: once, a stack overflow)",
+            b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+            Want::Err(ParseError::BadRequest("invalid HTTP version")),
+        ),
+        (
+            "a space in the target, later minor version",
+            b"GET /a b HTTP/1.2\r\nHost: a\r\n\r\n",
+            Want::Err(ParseError::BadRequest("invalid HTTP version")),
         ),
         (
             "long target",
