@@ -392,13 +392,20 @@ impl Conn {
                 }
                 Phase::Chunked { head, decoder } => {
                     let head = *head;
-                    match decoder.decode(&mut self.read_buf.data_mut()[head.len..]) {
+                    let region = &mut self.read_buf.data_mut()[head.len..];
+                    match decoder.decode(region) {
                         Ok(true) => Step::Complete(Buffered {
                             head,
                             body: head.len..head.len + decoder.decoded(),
                             consumed: head.len + decoder.consumed(),
                         }),
-                        Ok(false) => Step::NeedMore,
+                        Ok(false) => {
+                            // The framing read so far is of no more use: its room goes to the
+                            // bytes still to come (see `ChunkedDecoder::compact`).
+                            let freed = decoder.compact(region);
+                            self.read_buf.truncate_end(freed);
+                            Step::NeedMore
+                        }
                         Err(ChunkedError::Invalid(_)) => Step::Reject(StatusCode::BAD_REQUEST),
                         Err(ChunkedError::TooLarge) => Step::Reject(StatusCode::CONTENT_TOO_LARGE),
                     }
@@ -1911,6 +1918,29 @@ mod tests {
             run_split_everywhere(b"GET /short HTTP/1.1\r\nHost: x\r\n\r\n", false, file_app);
         assert_eq!(transcript.sent, format!("{}89", head(5)));
         assert_eq!(transcript.end, End::Lingering);
+    }
+
+    #[test]
+    fn a_body_in_many_small_chunks_is_not_limited_by_its_framing() {
+        // 60 one-byte chunks, each with a 400-byte extension: 24 KB of framing for a body of
+        // 60 bytes (the limit is 64). The framing used to stay in the buffer until it was
+        // full; then the connection waited for the rest of a body it had no room for.
+        let mut input =
+            b"POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..60 {
+            input.extend_from_slice(format!("1;{}\r\nx\r\n", "e".repeat(400)).as_bytes());
+        }
+        input.extend_from_slice(b"0\r\n\r\n");
+        for piece in [input.len(), 4096, 7] {
+            let mut h = Harness::new(echo());
+            for part in input.chunks(piece) {
+                h.send(part);
+            }
+            assert_eq!(
+                h.take_sent(),
+                echoed(&format!("POST /u {}", "x".repeat(60)), None)
+            );
+        }
     }
 
     #[test]
