@@ -163,6 +163,9 @@ impl ChunkedDecoder {
 /// recipient to accept bare LF, but inside chunk framing it is a smuggling vector).
 fn complete_line(input: &[u8]) -> Result<Option<usize>, ChunkedError> {
     match memchr::memchr(b'\n', input) {
+        // The same limit as for a line still incomplete, so that whether a line is too long
+        // does not depend on how its bytes arrived (found by the `chunked` fuzz target).
+        Some(lf) if lf > MAX_LINE_BYTES => Err(ChunkedError::Invalid("line too long")),
         Some(lf) => {
             if lf == 0
                 || input[lf - 1] != b'\r'
@@ -375,6 +378,23 @@ mod tests {
         let input = b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n";
         assert!(decode_in_pieces(input, &[], 6).is_ok());
         assert_eq!(decode_in_pieces(input, &[], 5), Err(ChunkedError::TooLarge));
+    }
+
+    #[test]
+    fn a_long_line_is_too_long_however_it_arrives() {
+        // A line of MAX_LINE_BYTES bytes before its LF passes; one more byte does not, whether
+        // the LF came with it or later (a whole line used to pass at any length).
+        for (ext, verdict) in [(MAX_LINE_BYTES - 3, true), (MAX_LINE_BYTES - 2, false)] {
+            let mut input = format!("1;{}\r\n", "e".repeat(ext)).into_bytes();
+            input.extend_from_slice(b"x\r\n0\r\n\r\n");
+            for cut in [0, MAX_LINE_BYTES, MAX_LINE_BYTES + 1] {
+                let got = decode_in_pieces(&input, &[cut], 100);
+                match verdict {
+                    true => assert!(got.is_ok(), "{ext} cut at {cut}: {got:?}"),
+                    false => assert_eq!(got, Err(ChunkedError::Invalid("line too long"))),
+                }
+            }
+        }
     }
 
     #[test]
