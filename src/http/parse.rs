@@ -200,8 +200,15 @@ pub fn parse_head(
     headers: &mut Vec<HeaderSpan>,
 ) -> Result<Option<Head>, ParseError> {
     // 1. The request-target limit, checked on the raw request line so that it applies before
-    //    the line is complete.
-    check_target_length(buf, limits.max_target_bytes)?;
+    //    the line is complete. The verdict is the one the bytes before the first byte too
+    //    many already earn, if any (a bad method, say): a connection fed a byte at a time
+    //    would have given that one (found by the `head` fuzz target).
+    if let Some(excess_at) = target_excess(buf, limits.max_target_bytes) {
+        return match parse_head(&buf[..excess_at], limits, headers) {
+            Err(error) => Err(error),
+            Ok(_) => Err(ParseError::UriTooLong),
+        };
+    }
 
     // 2. httparse does the tokenizing. It gets one slot more than the limit so that "too many"
     //    is distinguishable from "exactly at the limit".
@@ -456,8 +463,9 @@ fn framing(fields: &Fields, version: Version, limits: &ParseLimits) -> Result<Fr
     }
 }
 
-/// Rejects a request-target longer than `max` even while the request line is incomplete.
-fn check_target_length(buf: &[u8], max: usize) -> Result<(), ParseError> {
+/// Where the first byte of the request-target past `max` is, if it arrived: a target too
+/// long is refused even while the request line is incomplete.
+fn target_excess(buf: &[u8], max: usize) -> Option<usize> {
     // Skip the empty lines a client may send before the request line (RFC 9112 §2.2).
     let start = buf
         .iter()
@@ -468,15 +476,10 @@ fn check_target_length(buf: &[u8], max: usize) -> Result<(), ParseError> {
         Some(end) => &line[..end],
         None => line,
     };
-    let Some(method_end) = memchr::memchr(b' ', line) else {
-        return Ok(());
-    };
+    let method_end = memchr::memchr(b' ', line)?;
     let rest = &line[method_end + 1..];
     let target_len = memchr::memchr(b' ', rest).unwrap_or(rest.len());
-    if target_len > max {
-        return Err(ParseError::UriTooLong);
-    }
-    Ok(())
+    (target_len > max).then_some(start + method_end + 1 + max)
 }
 
 /// RFC 9112 §3.2: which of the four forms the target has. Anything else is a 400.
@@ -962,6 +965,17 @@ mod tests {
         let mut input = b"GET /".to_vec();
         input.extend(std::iter::repeat_n(b'a', 100));
         assert_eq!(parse(&input).unwrap_err(), ParseError::UriTooLong);
+    }
+
+    #[test]
+    fn a_target_too_long_after_a_bad_method_is_the_bad_method() {
+        // Byte by byte, the method fails first; whole, it must fail the same way.
+        let mut input = b"G\x01T /".to_vec();
+        input.extend(std::iter::repeat_n(b'a', 100));
+        input.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        let expected = Err(ParseError::BadRequest("invalid token in request line"));
+        assert_eq!(parse(&input).map(|_| ()), expected);
+        check_every_split(&input, &parse(&input));
     }
 
     #[test]
