@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs every fuzz target (or those named) for SECONDS each, one after the other, then
-# minimizes its corpus (cargo fuzz cmin, keeping every edge) and prints one summary line per target: executions,
-# exec/s, coverage (cov: edges, ft: features), corpus size, crashes. Logs and crash artifacts
-# go to fuzz/artifacts/ (not checked in); the minimized corpus replaces fuzz/corpus/<target>.
+# minimizes its corpus (cargo fuzz cmin, keeping every edge) and prints one summary line per
+# target: executions, exec/s, coverage (cov: edges, ft: features), corpus size, crashes. Logs
+# and crash artifacts go to fuzz/artifacts/ (not checked in); the minimized corpus replaces
+# fuzz/corpus/<target>: commit it, and copy each crash to fuzz/regressions/<target>/.
 #
 #   fuzz/run-all.sh SECONDS [TARGET...]        e.g. fuzz/run-all.sh 3600
 #
 # Needs a nightly toolchain and cargo-fuzz (cargo install cargo-fuzz). Runs under nice -n 19,
-# one libFuzzer process at a time (JOBS=N to run N in parallel per target instead).
+# one libFuzzer process at a time (JOBS=N: libFuzzer's fork mode, N processes per target).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -39,7 +40,7 @@ for target in "${targets[@]}"; do
     echo "== $target: ${seconds}s (log: fuzz/$log)"
     status=0
     if [ "$jobs" -gt 1 ]; then
-        extra=(-jobs="$jobs" -workers="$jobs")
+        extra=(-fork="$jobs")
     else
         extra=()
     fi
