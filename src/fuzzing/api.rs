@@ -145,23 +145,21 @@ struct Rig {
     /// `session=...` of a user registered and logged in when the rig was built.
     cookie: String,
     _poll: Poll,
-    _dir: tempfile::TempDir,
 }
 
 impl Rig {
     fn new() -> Rig {
         // tmpfs where there is one: the store syncs on commit, and the target writes a lot.
-        let dir = tempfile::Builder::new()
-            .prefix("looplight-fuzz-api")
-            .tempdir_in(if std::path::Path::new("/dev/shm").is_dir() {
-                std::path::PathBuf::from("/dev/shm")
-            } else {
-                std::env::temp_dir()
-            })
-            .expect("a temporary directory");
+        let shm = std::path::Path::new("/dev/shm");
+        let parent = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = super::fixture_dir(&parent, "api");
         let mut app = App::new();
         let settings = ApiSettings {
-            db: Target::Sqlite(dir.path().join("fuzz.db")),
+            db: Target::Sqlite(dir.join("fuzz.db")),
             max_json_body: 64 * 1024,
             session_ttl_secs: 3600,
             cors_origins: vec!["https://fuzz.example".to_owned()],
@@ -178,7 +176,6 @@ impl Rig {
             waker,
             cookie: String::new(),
             _poll: poll,
-            _dir: dir,
         };
         let credentials = br#"{"username":"fuzzer","password":"fuzzing-password"}"#;
         for path in ["/api/auth/register", "/api/auth/login"] {

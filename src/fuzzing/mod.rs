@@ -20,6 +20,9 @@
 //! Inputs that need several decisions take them from their first bytes (a split seed, a few
 //! flags), so that libFuzzer mutates decisions and payload alike without `arbitrary`.
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 pub mod api;
 pub mod chunked;
 pub mod conn;
@@ -76,6 +79,35 @@ pub fn pieces<'a>(data: &'a [u8], cuts: &[usize]) -> Vec<&'a [u8]> {
     }
     pieces.push(&data[from..]);
     pieces
+}
+
+/// A fresh directory for one rig's fixtures: `looplight-fuzz-<what>-<pid>-<n>` in `parent`.
+/// A libFuzzer process exits without running destructors, and so may a test thread that the
+/// test harness outlives, so a rig cannot count on removing its directory: instead, those
+/// of processes that are gone are removed here, before a new one is made.
+pub fn fixture_dir(parent: &Path, what: &str) -> PathBuf {
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    let prefix = format!("looplight-fuzz-{what}-");
+    if let Ok(entries) = std::fs::read_dir(parent) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let pid = name
+                .to_str()
+                .and_then(|name| name.strip_prefix(&prefix))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let n = MADE.fetch_add(1, Ordering::Relaxed);
+    let dir = parent.join(format!("{prefix}{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a fixture directory");
+    dir
 }
 
 /// A small deterministic generator (SplitMix64) for choices derived from a seed.
@@ -148,8 +180,6 @@ mod replay {
     //! Every checked-in corpus file and crash reproducer, through the same `run` the fuzzer
     //! calls: `fuzz/corpus/<target>/` and `fuzz/regressions/<target>/`. A folder that is
     //! missing or empty fails the test, so a renamed target cannot silently replay nothing.
-
-    use std::path::{Path, PathBuf};
 
     use super::*;
 

@@ -86,7 +86,6 @@ thread_local! {
 
 /// A temporary directory with `outside/` (a secret) and `root/` (the served tree).
 struct Fixture {
-    _dir: tempfile::TempDir,
     /// The root, opened as the server opens it, and the same with the fallback forced.
     root: Root,
     fallback: Root,
@@ -96,8 +95,8 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Fixture {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let base = dir.path().canonicalize().expect("its canonical path");
+        let dir = super::fixture_dir(&std::env::temp_dir(), "paths");
+        let base = dir.canonicalize().expect("its canonical path");
         let outside = base.join("outside");
         let root = base.join("root");
         for folder in [&outside, &outside.join("dir"), &root, &root.join("dir/sub")] {
@@ -145,7 +144,6 @@ impl Fixture {
             root: Root::open(&root).expect("the root"),
             fallback,
             root_path: root,
-            _dir: dir,
         }
     }
 
