@@ -43,6 +43,10 @@
 pub mod api;
 pub mod config;
 pub mod events;
+/// The fuzz targets' properties and reference models (`fuzz/` runs them; `cargo test` replays
+/// their corpora).
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod http;
 pub mod jobs;
 pub mod json;

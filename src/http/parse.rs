@@ -199,9 +199,22 @@ pub fn parse_head(
     limits: &ParseLimits,
     headers: &mut Vec<HeaderSpan>,
 ) -> Result<Option<Head>, ParseError> {
+    // Nothing past the head limit can matter: a head that needs more is too large. So only
+    // that much is looked at, and the verdict does not depend on bytes after it (a bad byte
+    // there was a 400 when the bytes arrived whole, a 431 when they arrived a few at a time;
+    // found by the `head` fuzz target).
+    let buf = &buf[..buf.len().min(limits.max_head_bytes.saturating_add(1))];
+
     // 1. The request-target limit, checked on the raw request line so that it applies before
-    //    the line is complete.
-    check_target_length(buf, limits.max_target_bytes)?;
+    //    the line is complete. The verdict is the one the bytes before the first byte too
+    //    many already earn, if any (a bad method, say): a connection fed a byte at a time
+    //    would have given that one (found by the `head` fuzz target).
+    if let Some(excess_at) = target_excess(buf, limits.max_target_bytes) {
+        return match parse_head(&buf[..excess_at], limits, headers) {
+            Err(error) => Err(error),
+            Ok(_) => Err(ParseError::UriTooLong),
+        };
+    }
 
     // 2. httparse does the tokenizing. It gets one slot more than the limit so that "too many"
     //    is distinguishable from "exactly at the limit".
@@ -456,8 +469,9 @@ fn framing(fields: &Fields, version: Version, limits: &ParseLimits) -> Result<Fr
     }
 }
 
-/// Rejects a request-target longer than `max` even while the request line is incomplete.
-fn check_target_length(buf: &[u8], max: usize) -> Result<(), ParseError> {
+/// Where the first byte of the request-target past `max` is, if it arrived: a target too
+/// long is refused even while the request line is incomplete.
+fn target_excess(buf: &[u8], max: usize) -> Option<usize> {
     // Skip the empty lines a client may send before the request line (RFC 9112 §2.2).
     let start = buf
         .iter()
@@ -468,15 +482,10 @@ fn check_target_length(buf: &[u8], max: usize) -> Result<(), ParseError> {
         Some(end) => &line[..end],
         None => line,
     };
-    let Some(method_end) = memchr::memchr(b' ', line) else {
-        return Ok(());
-    };
+    let method_end = memchr::memchr(b' ', line)?;
     let rest = &line[method_end + 1..];
     let target_len = memchr::memchr(b' ', rest).unwrap_or(rest.len());
-    if target_len > max {
-        return Err(ParseError::UriTooLong);
-    }
-    Ok(())
+    (target_len > max).then_some(start + method_end + 1 + max)
 }
 
 /// RFC 9112 §3.2: which of the four forms the target has. Anything else is a 400.
@@ -600,14 +609,22 @@ fn version_error(buf: &[u8]) -> Result<VersionVerdict, ParseError> {
     let line_end = memchr::memchr(b'\n', &buf[start..]).map(|end| start + end);
     let line = &buf[start..line_end.unwrap_or(buf.len())];
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or(line);
+    // The version is the rest of the line after method and target (RFC 9112 §3: method SP
+    // request-target SP HTTP-version). Not the last word: in `GET /a b HTTP/1.1` httparse
+    // refused `b`, and reading `HTTP/1.1` there sent the parse round for ever (a stack
+    // overflow, found by the `head` fuzz target's seeds).
+    let version = line.splitn(3, |&b| b == b' ').nth(2).unwrap_or_default();
     match line_end {
         Some(_) if version.len() == PATTERN.len() && matches_pattern(version) => {
-            if version.starts_with(b"HTTP/1.") {
-                let digit_at = start + line.len() - 1;
-                Ok(VersionVerdict::LaterMinor { digit_at })
-            } else {
-                Err(ParseError::VersionNotSupported)
+            match version.strip_prefix(b"HTTP/1.") {
+                // httparse takes 1.0 and 1.1 itself: if it refused one, something else on the
+                // line is wrong, and parsing it again as HTTP/1.1 would refuse it again.
+                Some([b'0' | b'1']) => Err(ParseError::BadRequest("invalid request line")),
+                Some(_) => {
+                    let digit_at = start + line.len() - 1;
+                    Ok(VersionVerdict::LaterMinor { digit_at })
+                }
+                None => Err(ParseError::VersionNotSupported),
             }
         }
         None if matches_pattern(version) => Ok(VersionVerdict::Partial),
@@ -874,6 +891,16 @@ mod tests {
             Want::Err(ParseError::HeadTooLarge),
         ),
         (
+            "a space in the target (not a version after it: once, a stack overflow)",
+            b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n",
+            Want::Err(ParseError::BadRequest("invalid HTTP version")),
+        ),
+        (
+            "a space in the target, later minor version",
+            b"GET /a b HTTP/1.2\r\nHost: a\r\n\r\n",
+            Want::Err(ParseError::BadRequest("invalid HTTP version")),
+        ),
+        (
             "long target",
             b"GET /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: a\r\n\r\n",
             Want::Err(ParseError::UriTooLong),
@@ -944,6 +971,28 @@ mod tests {
         let mut input = b"GET /".to_vec();
         input.extend(std::iter::repeat_n(b'a', 100));
         assert_eq!(parse(&input).unwrap_err(), ParseError::UriTooLong);
+    }
+
+    #[test]
+    fn a_bad_byte_past_the_head_limit_is_the_head_too_large() {
+        // The head limit is 1024: the bad value byte comes after it, so the head is too large
+        // before it is bad, whole or split.
+        let mut input = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
+        input.extend(std::iter::repeat_n(b'v', 1100));
+        input.extend_from_slice(b"\x01\r\n\r\n");
+        assert_eq!(parse(&input).map(|_| ()), Err(ParseError::HeadTooLarge));
+        check_every_split(&input, &parse(&input));
+    }
+
+    #[test]
+    fn a_target_too_long_after_a_bad_method_is_the_bad_method() {
+        // Byte by byte, the method fails first; whole, it must fail the same way.
+        let mut input = b"G\x01T /".to_vec();
+        input.extend(std::iter::repeat_n(b'a', 100));
+        input.extend_from_slice(b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        let expected = Err(ParseError::BadRequest("invalid token in request line"));
+        assert_eq!(parse(&input).map(|_| ()), expected);
+        check_every_split(&input, &parse(&input));
     }
 
     #[test]

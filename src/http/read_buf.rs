@@ -57,6 +57,13 @@ impl ReadBuf {
         }
     }
 
+    /// Forgets the last `n` unconsumed bytes (their contents moved down, see
+    /// `ChunkedDecoder::compact`).
+    pub fn truncate_end(&mut self, n: usize) {
+        debug_assert!(n <= self.len());
+        self.end -= n.min(self.len());
+    }
+
     pub fn clear(&mut self) {
         self.start = 0;
         self.end = 0;

@@ -22,11 +22,12 @@
 //! sendfile call. Nothing here reads a file whose size is not bounded.
 
 mod cache;
-mod conditional;
-mod encoding;
+// Visible to the crate for the fuzz targets (`crate::fuzzing`).
+pub(crate) mod conditional;
+pub(crate) mod encoding;
 mod listing;
-mod range;
-mod root;
+pub(crate) mod range;
+pub(crate) mod root;
 
 /// URL path → relative file path (public for the benches).
 pub use root::sanitize;

@@ -32,8 +32,9 @@ const OPEN_FLAGS: OFlags = OFlags::RDONLY
 pub struct Root {
     dir: File,
     path: PathBuf,
-    /// Set once openat2 turned out to be unavailable (old kernel or a seccomp filter).
-    openat2_unavailable: AtomicBool,
+    /// Set once openat2 turned out to be unavailable (old kernel or a seccomp filter). The
+    /// `paths` fuzz target sets it to check the fallback too.
+    pub(crate) openat2_unavailable: AtomicBool,
 }
 
 impl Root {

@@ -1,0 +1,3 @@
+//! `api`: see `looplight::fuzzing::api` for the input layout and the properties.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| looplight::fuzzing::api::run(data));

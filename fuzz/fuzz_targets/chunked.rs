@@ -1,0 +1,3 @@
+//! `chunked`: see `looplight::fuzzing::chunked` for the input layout and the properties.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| looplight::fuzzing::chunked::run(data));

@@ -1,0 +1,3 @@
+//! `head`: see `looplight::fuzzing::head` for the input layout and the properties.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| looplight::fuzzing::head::run(data));

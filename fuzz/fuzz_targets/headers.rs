@@ -1,0 +1,3 @@
+//! `headers`: see `looplight::fuzzing::headers` for the input layout and the properties.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| looplight::fuzzing::headers::run(data));

@@ -1,0 +1,3 @@
+//! `tls`: see `looplight::fuzzing::tls` for the input layout and the properties.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| looplight::fuzzing::tls::run(data));
