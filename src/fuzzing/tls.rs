@@ -23,7 +23,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token, Waker};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
@@ -31,15 +31,10 @@ use rustls::{ServerConfig, ServerConnection};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::config::Config;
-use crate::http::buffers::BufferPool;
-use crate::http::conn::Settings;
-use crate::http::date::DateCache;
 use crate::router::App;
-use crate::server::access_log::AccessLog;
-use crate::server::conn::{Conn, ConnId, Ctx, Flow};
-use crate::server::pool::HelperPool;
+use crate::server::Shared;
+use crate::server::conn::{Conn, ConnId, Flow};
 use crate::server::tls::{generate_localhost_certificate, server_config};
-use crate::server::topics::Topics;
 use crate::server::transport::Transport;
 
 const SOCKET: Token = Token(1);
@@ -65,13 +60,7 @@ thread_local! {
 /// What the loop lends its connections, built once: the app, settings, a helper pool, the
 /// poller, and the server's TLS configuration with a certificate generated for the run.
 struct Rig {
-    app: App,
-    settings: Settings,
-    date: DateCache,
-    log: AccessLog,
-    buffers: BufferPool,
-    pool: HelperPool,
-    topics: Topics,
+    shared: Shared,
     poll: Poll,
     events: Events,
     config: Arc<ServerConfig>,
@@ -88,16 +77,10 @@ impl Rig {
             .expect("the certificate's DER");
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         let config = Arc::new(server_config(vec![cert], key).expect("a TLS configuration"));
-        let mut date = DateCache::new();
-        date.refresh(SystemTime::now());
+        let mut settings = Config::defaults();
+        settings.quiet = true;
         Rig {
-            app: App::new(),
-            settings: Config::defaults().connection_settings(),
-            date,
-            log: AccessLog::new(false),
-            buffers: BufferPool::default(),
-            pool: HelperPool::new(1, waker).expect("a helper pool"),
-            topics: Topics::default(),
+            shared: Shared::new(App::new(), settings, waker).expect("the loop's shared parts"),
             poll,
             events: Events::with_capacity(8),
             config,
@@ -153,7 +136,7 @@ impl Rig {
             assert!(closed, "the connection outlived its client");
         }
         let _ = self.poll.registry().deregister(conn.transport.socket_mut());
-        conn.recycle(&mut self.buffers);
+        conn.recycle(&mut self.shared.buffers);
         read_available(&mut client, &mut received);
         check_output(input.first().copied(), &received);
     }
@@ -171,16 +154,7 @@ impl Rig {
                 conn.on_event(event);
             }
         }
-        let mut ctx = Ctx {
-            app: &self.app,
-            settings: &self.settings,
-            date: &self.date,
-            log: &mut self.log,
-            buffers: &mut self.buffers,
-            pool: &self.pool,
-            topics: &mut self.topics,
-            now: Instant::now(),
-        };
+        let mut ctx = self.shared.ctx(Instant::now());
         for _ in 0..64 {
             match conn.drive(&mut ctx) {
                 Flow::Yield => continue,

@@ -576,7 +576,6 @@ mod tests {
     use std::rc::Rc;
     use std::sync::Arc;
     use std::thread;
-    use std::time::SystemTime;
 
     use mio::{Events, Poll, Token, Waker};
     use socket2::SockRef;
@@ -606,20 +605,10 @@ mod tests {
         fn new(app: App) -> Harness {
             let poll = Poll::new().unwrap();
             let waker = Arc::new(Waker::new(poll.registry(), WAKER).unwrap());
-            let mut date = DateCache::new();
-            date.refresh(SystemTime::now());
-            let config = Config::defaults();
+            let mut config = Config::defaults();
+            config.quiet = true;
             Harness {
-                shared: Shared {
-                    app,
-                    settings: config.connection_settings(),
-                    config,
-                    date,
-                    log: AccessLog::new(false),
-                    buffers: BufferPool::default(),
-                    pool: HelperPool::new(1, waker).unwrap(),
-                    topics: Topics::default(),
-                },
+                shared: Shared::new(app, config, waker).unwrap(),
                 poll,
                 events: Events::with_capacity(8),
             }

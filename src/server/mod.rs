@@ -39,10 +39,11 @@ mod test_support;
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
@@ -188,7 +189,6 @@ impl Server {
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
         let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         app.publisher().wake_with(std::sync::Arc::clone(&waker));
-        let pool = HelperPool::new(HELPER_THREADS.max(app.helpers_needed()), waker)?;
         Ok(EventLoop {
             poll,
             listener: Some(listener),
@@ -197,16 +197,7 @@ impl Server {
             signals,
             conns: Slab::new(),
             timers: Timers::default(),
-            shared: Shared {
-                date: DateCache::new(),
-                log: AccessLog::new(!config.quiet),
-                buffers: BufferPool::default(),
-                pool,
-                topics: Topics::default(),
-                app,
-                settings: config.connection_settings(),
-                config,
-            },
+            shared: Shared::new(app, config, waker)?,
             now: Instant::now(),
             next_serial: 0,
             accept_blocked: false,
@@ -549,20 +540,39 @@ impl EventLoop {
 }
 
 /// What every connection reads (and logs to) while it is driven.
-struct Shared {
+pub(crate) struct Shared {
     app: App,
     config: Config,
     /// Every connection's limits and timeouts (from `config`).
     settings: Settings,
     date: DateCache,
     log: AccessLog,
-    buffers: BufferPool,
+    pub(crate) buffers: BufferPool,
     pool: HelperPool,
     topics: Topics,
 }
 
 impl Shared {
-    fn ctx(&mut self, now: Instant) -> Ctx<'_> {
+    /// What the loop lends its connections when serving `app` under `config`; helper threads
+    /// wake the loop through `waker` when a job is done.
+    pub(crate) fn new(app: App, config: Config, waker: Arc<Waker>) -> io::Result<Shared> {
+        let pool = HelperPool::new(HELPER_THREADS.max(app.helpers_needed()), waker)?;
+        let mut date = DateCache::new();
+        date.refresh(SystemTime::now());
+        Ok(Shared {
+            log: AccessLog::new(!config.quiet),
+            settings: config.connection_settings(),
+            date,
+            buffers: BufferPool::default(),
+            pool,
+            topics: Topics::default(),
+            app,
+            config,
+        })
+    }
+
+    /// The connections' view of it at `now`.
+    pub(crate) fn ctx(&mut self, now: Instant) -> Ctx<'_> {
         Ctx {
             app: &self.app,
             settings: &self.settings,
