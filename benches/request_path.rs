@@ -132,6 +132,9 @@ impl Harness {
     }
 }
 
+/// Builds an app, and the temporary directory of its store if it has one.
+type MakeApp = fn() -> (App, Option<TempDir>);
+
 fn static_app() -> (App, Option<TempDir>) {
     let mut app = App::new();
     app.static_dir("/", concat!(env!("CARGO_MANIFEST_DIR"), "/www"))
@@ -174,6 +177,25 @@ fn pipelined(path: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A request as Chromium sends it (its usual header fields, a cookie, Accept-Encoding).
+fn pipelined_from_a_browser(path: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: keep-alive\r\n\
+         sec-ch-ua: \"Chromium\";v=\"156\", \"Not-A.Brand\";v=\"24\"\r\n\
+         sec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: \"Linux\"\r\n\
+         Upgrade-Insecure-Requests: 1\r\n\
+         User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/156.0.0.0 Safari/537.36\r\n\
+         Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,\
+         image/webp,image/apng,*/*;q=0.8\r\n\
+         Sec-Fetch-Site: none\r\nSec-Fetch-Mode: navigate\r\nSec-Fetch-User: ?1\r\n\
+         Sec-Fetch-Dest: document\r\nAccept-Encoding: gzip, deflate, br, zstd\r\n\
+         Accept-Language: en-US,en;q=0.9\r\nCookie: session=0123456789abcdef\r\n\r\n"
+    )
+    .repeat(PIPELINE)
+    .into_bytes()
+}
+
 /// Heap allocations per request on `input`'s path, after a warm-up (caches filled).
 fn allocations_per_request(harness: &mut Harness, input: &[u8]) -> f64 {
     for _ in 0..100 {
@@ -191,21 +213,26 @@ fn allocations_per_request(harness: &mut Harness, input: &[u8]) -> f64 {
 fn bench_request_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Elements(PIPELINE as u64));
-    for (name, path, app) in [
+    let cases: [(&str, Vec<u8>, MakeApp); 9] = [
+        ("static_12_bytes", pipelined("/hello.txt"), static_app),
+        ("static_index_html", pipelined("/index.html"), static_app),
         (
-            "static_12_bytes",
-            "/hello.txt",
-            static_app as fn() -> (App, Option<TempDir>),
+            "static_from_a_browser",
+            pipelined_from_a_browser("/index.html"),
+            static_app,
         ),
-        ("static_index_html", "/index.html", static_app),
-        ("not_found", "/no-such-file.txt", static_app),
-        ("route_15th", "/api/ping", routed_app),
-        ("static_after_15_routes", "/hello.txt", routed_app),
-        ("api_post_by_id", "/api/posts/1", api_app),
-        ("api_healthz", "/healthz", api_app),
-        ("api_app_static", "/hello.txt", api_app),
-    ] {
-        let input = pipelined(path);
+        ("not_found", pipelined("/no-such-file.txt"), static_app),
+        ("route_15th", pipelined("/api/ping"), routed_app),
+        (
+            "static_after_15_routes",
+            pipelined("/hello.txt"),
+            routed_app,
+        ),
+        ("api_post_by_id", pipelined("/api/posts/1"), api_app),
+        ("api_healthz", pipelined("/healthz"), api_app),
+        ("api_app_static", pipelined("/hello.txt"), api_app),
+    ];
+    for (name, input, app) in cases {
         // The store's directory, if any, lives until this case is measured.
         let (app, _store_dir) = app();
         let mut harness = Harness::new(app);
