@@ -7,6 +7,8 @@
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
+use smallvec::SmallVec;
+
 use super::cache::is_textual;
 use crate::http::accept;
 
@@ -82,11 +84,15 @@ impl Compressed {
     }
 }
 
+/// Codings in a client's order of preference: at most the ones we serve, held inline (a
+/// browser's request for a cached file allocates nothing for them).
+pub type Codings = SmallVec<[Coding; Coding::ALL.len()]>;
+
 /// The codings `Accept-Encoding` allows (q > 0), most wanted first; ties go to our order.
 /// No header means no coding (identity), which is always acceptable for us.
-pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
+pub fn accepted(accept_encoding: Option<&[u8]>) -> Codings {
     let Some(value) = accept_encoding else {
-        return Vec::new();
+        return Codings::new();
     };
     let mut wildcard = None;
     let mut explicit = [None; 2];
@@ -106,7 +112,7 @@ pub fn accepted(accept_encoding: Option<&[u8]>) -> Vec<Coding> {
             }
         }
     }
-    let mut wanted: Vec<(u16, Coding)> = Coding::ALL
+    let mut wanted: SmallVec<[(u16, Coding); Coding::ALL.len()]> = Coding::ALL
         .iter()
         .filter_map(|&coding| {
             let q = explicit[coding.index()].or(wildcard)?;
@@ -180,7 +186,11 @@ mod tests {
             ("*;q=0.5, *;q=0", &[]),
         ];
         for (header, want) in cases {
-            assert_eq!(accepted(Some(header.as_bytes())), *want, "{header}");
+            assert_eq!(
+                accepted(Some(header.as_bytes())).as_slice(),
+                *want,
+                "{header}"
+            );
         }
         assert!(accepted(None).is_empty());
     }
