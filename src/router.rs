@@ -242,7 +242,7 @@ impl RouteIndex {
     /// The positions of the resources that may match `path`, in registration order.
     fn candidates(&self, path: &str) -> &[usize] {
         let rest = path.strip_prefix('/').unwrap_or(path);
-        let first = rest.split('/').next().unwrap_or(rest);
+        let first = memchr::memchr(b'/', rest.as_bytes()).map_or(rest, |end| &rest[..end]);
         match self
             .by_first_segment
             .binary_search_by(|(segment, _)| segment.as_str().cmp(first))

@@ -55,12 +55,15 @@ impl<'a> Request<'a> {
                 if rest.starts_with('/') { rest } else { "/" }
             }
         };
-        // A fragment is never sent by conforming clients; drop one if it is.
-        let path_and_query = path_and_query
-            .split_once('#')
-            .map_or(path_and_query, |(before, _)| before);
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((path, query)) => (path, Some(query)),
+        // The query starts at the first '?'; a fragment (never sent by conforming clients) at
+        // the first '#' is dropped. One scan finds whichever comes first.
+        let (path, query) = match memchr::memchr2(b'?', b'#', path_and_query.as_bytes()) {
+            Some(at) if path_and_query.as_bytes()[at] == b'?' => {
+                let query = &path_and_query[at + 1..];
+                let query_end = memchr::memchr(b'#', query.as_bytes()).unwrap_or(query.len());
+                (&path_and_query[..at], Some(&query[..query_end]))
+            }
+            Some(fragment) => (&path_and_query[..fragment], None),
             None => (path_and_query, None),
         };
         Some(Request {
@@ -262,6 +265,25 @@ mod tests {
             assert_eq!(request.headers_named("accept").count(), 2);
             assert_eq!(request.body(), b"body");
         });
+    }
+
+    #[test]
+    fn the_query_ends_at_a_fragment_and_a_fragment_is_dropped() {
+        let cases = [
+            ("/", "/", None),
+            ("/a?", "/a", Some("")),
+            ("/a?b#c", "/a", Some("b")),
+            ("/a?b?c#d?e", "/a", Some("b?c")),
+            ("/a#b?c", "/a", None),
+            ("/a#", "/a", None),
+            ("/a/b.txt", "/a/b.txt", None),
+        ];
+        for (target, path, query) in cases {
+            let input = format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n");
+            with_request(input.as_bytes(), |request| {
+                assert_eq!((request.path(), request.query()), (path, query), "{target}");
+            });
+        }
     }
 
     #[test]

@@ -132,13 +132,20 @@ pub fn sanitize(path: &str) -> Result<Cow<'_, Path>, StatusCode> {
 /// §2.3; no `%`, so nothing to decode), none empty and none starting with a dot (so no `.`,
 /// `..` or dotfile). Anything else takes the long way.
 fn is_plain(inside: &str) -> bool {
-    inside.split('/').all(|segment| {
-        !segment.is_empty()
-            && !segment.starts_with('.')
-            && segment
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
-    })
+    // One pass over the bytes (every request for a file takes it).
+    let mut at_segment_start = true;
+    for &b in inside.as_bytes() {
+        if at_segment_start && (b == b'/' || b == b'.') {
+            return false; // an empty segment, or one starting with a dot
+        }
+        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        if !unreserved && b != b'/' {
+            return false;
+        }
+        at_segment_start = b == b'/';
+    }
+    // Not empty, and not ending with an empty segment.
+    !at_segment_start
 }
 
 /// The general case of [`sanitize`]: every segment percent-decoded and checked.
