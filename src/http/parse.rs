@@ -231,6 +231,11 @@ pub fn parse_head(
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
         Err(httparse::Error::Version) => {
             return match version_error(buf)? {
+                // As for any partial head: one already past the limit is too large (found by
+                // the `head` fuzz target: a long line ending in `HTTP/1.2` at the limit).
+                VersionVerdict::Partial if buf.len() > limits.max_head_bytes => {
+                    Err(ParseError::HeadTooLarge)
+                }
                 VersionVerdict::Partial => Ok(None),
                 VersionVerdict::LaterMinor { digit_at } => {
                     parse_as_http11(buf, digit_at, limits, headers)
@@ -1046,6 +1051,15 @@ mod tests {
         let mut input = b"GET / HTTP/1.1\r\nHost: a\r\nX: ".to_vec();
         input.extend(std::iter::repeat_n(b'a', 2000));
         assert_eq!(parse(&input).unwrap_err(), ParseError::HeadTooLarge);
+    }
+
+    #[test]
+    fn a_later_minor_version_reaching_the_head_limit_unfinished_is_431() {
+        // The request line ends with `HTTP/1.2` exactly at the limit; its line end comes after.
+        let method = "M".repeat(limits().max_head_bytes - " / HTTP/1.2".len() + 1);
+        let input = format!("{method} / HTTP/1.2\r\nHost: a\r\n\r\n");
+        assert_eq!(parse(input.as_bytes()).unwrap_err(), ParseError::HeadTooLarge);
+        check_every_split(input.as_bytes(), &parse(input.as_bytes()));
     }
 
     #[test]
