@@ -1,5 +1,9 @@
 //! The access log: one common-log-format line per request, buffered in memory and written to
 //! stdout once per loop tick, so logging costs a memcpy per request and a write per tick.
+//!
+//! Each worker has its own log buffer. A flush writes the whole buffer while holding stdout's
+//! lock, so lines from different workers never interleave mid-line; the lock is taken once
+//! per tick, not per request.
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -14,6 +18,8 @@ const FLUSH_THRESHOLD: usize = 64 * 1024;
 pub struct AccessLog {
     enabled: bool,
     buf: Vec<u8>,
+    /// Exchanges recorded (logged or not): the requests this loop served.
+    exchanges: u64,
 }
 
 impl AccessLog {
@@ -21,11 +27,13 @@ impl AccessLog {
         AccessLog {
             enabled,
             buf: Vec::new(),
+            exchanges: 0,
         }
     }
 
     /// Appends `host - - [date] "request" status bytes`.
     pub fn record(&mut self, peer: IpAddr, date: &DateCache, exchange: &Exchange<'_>) {
+        self.exchanges += 1;
         if !self.enabled {
             return;
         }
@@ -72,6 +80,11 @@ impl AccessLog {
         let _ = stdout.write_all(&self.buf);
         let _ = stdout.flush();
         self.buf.clear();
+    }
+
+    /// The exchanges recorded so far, logged or not.
+    pub fn exchanges(&self) -> u64 {
+        self.exchanges
     }
 
     #[cfg(test)]
