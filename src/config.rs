@@ -11,7 +11,7 @@ use crate::http::parse::ParseLimits;
 use crate::static_files::StaticOptions;
 use crate::store::Target;
 
-/// looplight: a small, fast HTTP/1.1 server on a single-threaded event loop.
+/// looplight: a small, fast HTTP/1.1 server on single-threaded event loops, one per worker.
 ///
 /// Serves the files under --root on --addr. Timeouts are in seconds and may be fractional
 /// (0.5 is half a second).
