@@ -16,7 +16,7 @@
 //! loop (from a database, on a helper thread) is sent the events published while that replay
 //! was being read, and none it already had (see [`EventStream::last_id`]).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use mio::Waker;
 
@@ -54,7 +54,9 @@ pub(crate) struct Published {
 /// on a request's path; a loop takes only its own inbox's.
 #[derive(Clone, Debug, Default)]
 pub struct Publisher {
-    inboxes: Arc<Mutex<Vec<Arc<Inbox>>>>,
+    /// The inboxes of the loops serving now: a loop that ended drops its inbox, which is
+    /// then forgotten here at the next publish.
+    inboxes: Arc<Mutex<Vec<Weak<Inbox>>>>,
 }
 
 /// One event loop's share of what is published: the events not delivered yet, and the waker
@@ -78,11 +80,14 @@ impl Publisher {
         };
         // Held while pushing to every inbox: two publishers cannot interleave differently in
         // two loops.
-        let inboxes = lock(&self.inboxes);
-        for inbox in inboxes.iter() {
+        lock(&self.inboxes).retain(|inbox| {
+            let Some(inbox) = inbox.upgrade() else {
+                return false;
+            };
             lock(&inbox.queued).push(published.clone());
             let _ = inbox.waker.wake();
-        }
+            true
+        });
     }
 
     /// Gives a loop, woken through `waker`, its own inbox: it receives everything published
@@ -92,7 +97,7 @@ impl Publisher {
             queued: Mutex::new(Vec::new()),
             waker,
         });
-        lock(&self.inboxes).push(Arc::clone(&inbox));
+        lock(&self.inboxes).push(Arc::downgrade(&inbox));
         inbox
     }
 }
@@ -193,5 +198,12 @@ mod tests {
         assert_eq!(seen[0].len(), 200);
         assert_eq!(seen[0], seen[1], "the same order in every loop");
         assert!(inboxes.iter().all(|inbox| inbox.take().is_empty()));
+        // A loop that ended is forgotten.
+        let mut inboxes = inboxes;
+        let ended = inboxes.pop();
+        drop(ended);
+        publisher.publish("chat", None, b"z".to_vec());
+        assert_eq!(publisher.inboxes.lock().unwrap().len(), 1);
+        assert_eq!(inboxes[0].take().len(), 1);
     }
 }

@@ -1028,6 +1028,52 @@ mod tests {
     }
 
     #[test]
+    fn the_connection_limit_counts_every_workers_connections() {
+        let control = Arc::new(Control {
+            open_connections: AtomicUsize::new(0),
+            max_connections: 3,
+            shutdowns: AtomicUsize::new(0),
+            running: AtomicUsize::new(2),
+            tls: None,
+            tls_generation: AtomicU64::new(0),
+            wakers: Vec::new(),
+        });
+        // Two workers race for the last places: exactly three are given.
+        let reserved: usize = (0..2)
+            .map(|_| {
+                let control = Arc::clone(&control);
+                thread::spawn(move || (0..10).filter(|_| control.reserve_connection()).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|worker| worker.join().unwrap())
+            .sum();
+        assert_eq!(reserved, 3);
+        assert!(!control.has_room());
+        control.release_connection();
+        assert!(control.has_room());
+        assert!(control.reserve_connection());
+        assert!(!control.reserve_connection());
+    }
+
+    #[test]
+    fn workers_listen_on_one_address_with_so_reuseport() {
+        let server = Server::bind(config(&["--workers", "3"])).unwrap();
+        let addr = server.local_addr();
+        let workers = server.into_workers(3, &[]).unwrap();
+        assert_eq!(workers.len(), 3);
+        for worker in &workers {
+            assert_eq!(worker.listener.local_addr().unwrap(), addr);
+            assert!(SockRef::from(&worker.listener).reuse_port().unwrap());
+        }
+        assert!(
+            workers[0].signals.is_some(),
+            "worker 0 receives the signals"
+        );
+        assert!(workers[1..].iter().all(|worker| worker.signals.is_none()));
+    }
+
+    #[test]
     fn bind_to_port_zero_reports_the_port_bound() {
         let server = Server::bind(config(&[])).unwrap();
         let addr = server.local_addr();
