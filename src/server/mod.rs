@@ -48,8 +48,9 @@ mod test_support;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
@@ -181,20 +182,24 @@ impl Server {
         let count = self.config.workers();
         let signals = self.signals();
         let workers = self.into_workers(count, signals)?;
-        let all_built = Barrier::new(count);
-        let failed = AtomicBool::new(false);
+        let gate = StartGate::new(count);
         let serve = |worker: Worker| -> io::Result<()> {
             let control = Arc::clone(&worker.control);
             let index = worker.index;
-            let built = make_app().and_then(|app| EventLoop::new(worker, app));
-            if built.is_err() {
-                failed.store(true, Ordering::SeqCst);
-            }
+            let built = catch_unwind(AssertUnwindSafe(|| {
+                make_app().and_then(|app| EventLoop::new(worker, app))
+            }))
+            .unwrap_or_else(|_| Err(io::Error::other("making the app panicked")));
             // Every loop has its inbox and listeners before any serves; a failure anywhere
             // stops them all before the first request.
-            all_built.wait();
+            let all_built = if built.is_ok() {
+                gate.arrive()
+            } else {
+                gate.abandon();
+                false
+            };
             let mut event_loop = built?;
-            if failed.load(Ordering::SeqCst) {
+            if !all_built {
                 return Ok(());
             }
             let served = event_loop.run();
@@ -222,7 +227,8 @@ impl Server {
                         .name(name)
                         .spawn_scoped(scope, || serve(worker))
                 })
-                .collect::<io::Result<_>>()?;
+                .collect::<io::Result<_>>()
+                .inspect_err(|_| gate.abandon())?;
             let mut result = first.map_or(Ok(()), &serve);
             for other in others {
                 let outcome = other
@@ -230,7 +236,7 @@ impl Server {
                     .unwrap_or_else(|_| Err(io::Error::other("a worker panicked")));
                 result = result.and(outcome);
             }
-            if failed.load(Ordering::SeqCst) && result.is_ok() {
+            if gate.was_abandoned() && result.is_ok() {
                 result = Err(io::Error::other("a worker could not start"));
             }
             result
@@ -316,6 +322,53 @@ impl Server {
         let mut workers = self.into_workers(1, signals)?;
         let worker = workers.pop().ok_or_else(|| io::Error::other("no worker"))?;
         EventLoop::new(worker, app)
+    }
+}
+
+/// Where the workers wait for each other before serving: all of them built, or one failed.
+struct StartGate {
+    /// (workers still building, abandoned)
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl StartGate {
+    fn new(workers: usize) -> StartGate {
+        StartGate {
+            state: Mutex::new((workers, false)),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Reports this worker built and waits for the others: true once all are, false if one
+    /// failed.
+    fn arrive(&self) -> bool {
+        let mut state = self.lock();
+        state.0 = state.0.saturating_sub(1);
+        self.changed.notify_all();
+        while state.0 > 0 && !state.1 {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        !state.1
+    }
+
+    /// Tells the workers waiting (and those to come) that not all will start.
+    fn abandon(&self) {
+        self.lock().1 = true;
+        self.changed.notify_all();
+    }
+
+    fn was_abandoned(&self) -> bool {
+        self.lock().1
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -1054,6 +1107,34 @@ mod tests {
         assert!(control.has_room());
         assert!(control.reserve_connection());
         assert!(!control.reserve_connection());
+    }
+
+    #[test]
+    fn workers_start_together_or_not_at_all() {
+        let gate = Arc::new(StartGate::new(3));
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let gate = Arc::clone(&gate);
+                thread::spawn(move || gate.arrive())
+            })
+            .collect();
+        gate.abandon();
+        let started: Vec<bool> = waiting.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(
+            started,
+            [false, false],
+            "nobody serves when one worker failed"
+        );
+        assert!(gate.was_abandoned());
+
+        let gate = Arc::new(StartGate::new(2));
+        let other = {
+            let gate = Arc::clone(&gate);
+            thread::spawn(move || gate.arrive())
+        };
+        assert!(gate.arrive());
+        assert!(other.join().unwrap());
+        assert!(!gate.was_abandoned());
     }
 
     #[test]
