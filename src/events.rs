@@ -48,7 +48,7 @@ pub(crate) struct Published {
 
 /// Publishes events to topics, from any thread; cheap to clone.
 ///
-/// Every event loop serving the app (one per worker) has an [`Inbox`]; a publish puts the
+/// Every event loop serving the app (one per worker) has an inbox; a publish puts the
 /// event into each, under one lock, so that every loop receives the events in the same order
 /// (the order `Last-Event-ID` replay relies on). That lock is taken by publishers only, never
 /// on a request's path; a loop takes only its own inbox's.
