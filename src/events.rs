@@ -16,6 +16,7 @@
 //! loop (from a database, on a helper thread) is sent the events published while that replay
 //! was being read, and none it already had (see [`EventStream::last_id`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use mio::Waker;
@@ -64,6 +65,9 @@ pub struct Publisher {
 #[derive(Debug)]
 pub(crate) struct Inbox {
     queued: Mutex<Vec<Published>>,
+    /// Set after a push: the loop looks at `queued` (after every handler it runs) only then,
+    /// so its usual check is one atomic swap, not a lock a publisher may hold.
+    pending: AtomicBool,
     waker: Arc<Waker>,
 }
 
@@ -85,6 +89,7 @@ impl Publisher {
                 return false;
             };
             lock(&inbox.queued).push(published.clone());
+            inbox.pending.store(true, Ordering::Release);
             let _ = inbox.waker.wake();
             true
         });
@@ -95,6 +100,7 @@ impl Publisher {
     pub(crate) fn subscribe(&self, waker: Arc<Waker>) -> Arc<Inbox> {
         let inbox = Arc::new(Inbox {
             queued: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
             waker,
         });
         lock(&self.inboxes).push(Arc::downgrade(&inbox));
@@ -106,6 +112,10 @@ impl Inbox {
     /// Takes the queued events, in the order published; the loop calls this after running
     /// handlers and when woken.
     pub(crate) fn take(&self) -> Vec<Published> {
+        // A push whose flag is not set yet is taken at the wake-up that follows it.
+        if !self.pending.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
         std::mem::take(&mut *lock(&self.queued))
     }
 }
