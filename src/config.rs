@@ -11,7 +11,7 @@ use crate::http::parse::ParseLimits;
 use crate::static_files::StaticOptions;
 use crate::store::Target;
 
-/// looplight: a small, fast HTTP/1.1 server on a single-threaded event loop.
+/// looplight: a small, fast HTTP/1.1 server on single-threaded event loops, one per worker.
 ///
 /// Serves the files under --root on --addr. Timeouts are in seconds and may be fractional
 /// (0.5 is half a second).
@@ -68,9 +68,20 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,
 
-    /// Most simultaneous connections; beyond it, new ones wait in the listen backlog.
+    /// Most simultaneous connections, all workers together; beyond it, new ones wait in the
+    /// listen backlog.
     #[arg(long, value_name = "COUNT", default_value_t = 10_000)]
     pub max_connections: usize,
+
+    /// Event loops, each on a thread of its own with its own listening sockets
+    /// (SO_REUSEPORT). Default: the CPUs this process may run on.
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+
+    /// Helper threads for work kept off the loops (password hashing, SQL, compression,
+    /// listings), at a lower priority than the loops. Default: as many as workers, at least 2.
+    #[arg(long, value_name = "COUNT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub helpers: Option<u16>,
 
     /// Cache-Control of static file responses.
     #[arg(long, value_name = "VALUE", default_value = "no-cache")]
@@ -200,9 +211,27 @@ impl Config {
             cache_control: self.cache_control.clone(),
             immutable_fingerprinted: self.immutable_fingerprinted,
             compress: self.compress,
-            cache_bytes: self.file_cache_bytes,
+            // Each worker has its own cache: together they stay within the flag.
+            cache_bytes: self.file_cache_bytes / self.workers(),
             list_dirs: self.list_dirs,
             spa: self.spa,
+        }
+    }
+
+    /// The event loops to run: `--workers`, or the CPUs this process may run on.
+    pub fn workers(&self) -> usize {
+        match self.workers {
+            Some(workers) => usize::from(workers),
+            None => std::thread::available_parallelism().map_or(1, |cpus| cpus.get()),
+        }
+    }
+
+    /// The helper threads to start: `--helpers`, or one per worker and at least 2 (an app may
+    /// ask for more, see `App::needs_helpers`).
+    pub fn helpers(&self) -> usize {
+        match self.helpers {
+            Some(helpers) => usize::from(helpers),
+            None => self.workers().max(2),
         }
     }
 
@@ -276,6 +305,21 @@ mod tests {
         assert_eq!(config.root, PathBuf::from("www"));
         assert_eq!(config.header_timeout, Duration::from_secs(10));
         assert_eq!(config.max_body_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn workers_default_to_the_cpus_and_share_the_file_cache() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let config = Config::defaults();
+        assert_eq!(config.workers(), cpus);
+        assert_eq!(config.helpers(), cpus.max(2));
+        let two = Config::parse_from(["looplight", "--workers", "2", "--file-cache-bytes", "1000"]);
+        assert_eq!(two.workers(), 2);
+        assert_eq!(two.static_options().cache_bytes, 500, "each worker's share");
+        let one = Config::parse_from(["looplight", "--workers", "1", "--helpers", "5"]);
+        assert_eq!((one.workers(), one.helpers()), (1, 5));
+        assert!(Config::try_parse_from(["looplight", "--workers", "0"]).is_err());
+        assert!(Config::try_parse_from(["looplight", "--helpers", "0"]).is_err());
     }
 
     #[test]

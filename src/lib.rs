@@ -1,5 +1,5 @@
-//! looplight: a small HTTP/1.1 server on a single-threaded, non-blocking event loop, with a
-//! Flask-like router for JSON APIs.
+//! looplight: a small HTTP/1.1 server on single-threaded, non-blocking event loops (one per
+//! worker thread), with a Flask-like router for JSON APIs.
 //!
 //! Bytes flow one way: the socket's bytes are buffered by a connection ([`server`]), parsed
 //! into a request head and body ([`http::parse`], [`http::chunked`]), answered by the
@@ -37,6 +37,11 @@
 //!
 //! `examples/tiny_api.rs` is a complete program along these lines; the binary's own API (blog,
 //! search, login) is in [`api`].
+//!
+//! [`Server::run`] serves one app on one loop. [`Server::run_workers`] runs `--workers` loops,
+//! one per thread, each with an app of its own made by a closure (an [`App`] is neither `Send`
+//! nor `Sync`); state meant to be shared goes into the closure behind an `Arc`, and the apps
+//! share one [`Publisher`] ([`App::with_publisher`]) so that events reach every loop's streams.
 
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,5 @@
-//! The `looplight` binary: flags → Config → App (API routes + www/) → Server::run.
+//! The `looplight` binary: flags → Config → the API's shared state → one App (API routes +
+//! www/) per worker → Server::run_workers.
 
 // One call needs `unsafe` (the allocator policy, below); nothing else may.
 #![deny(unsafe_code)]
@@ -11,7 +12,7 @@ use clap::Parser;
 
 use looplight::api::ApiSettings;
 use looplight::server::tls::CertificateInfo;
-use looplight::{App, Config, Server};
+use looplight::{App, Config, Publisher, Server};
 
 fn main() -> ExitCode {
     give_large_allocations_back();
@@ -26,26 +27,35 @@ fn main() -> ExitCode {
 }
 
 fn run(config: Config) -> std::io::Result<()> {
-    let mut app = App::new();
-    looplight::api::mount(&mut app, ApiSettings::from(&config))
+    // Opened once, shared by every worker's app: one store, one login throttle, one publisher
+    // whose events reach the streams of every worker.
+    let publisher = Publisher::default();
+    let api = looplight::api::open(ApiSettings::from(&config), publisher.clone())
         .map_err(|error| std::io::Error::other(format!("--db {}: {error}", config.db.display())))?;
-    app.static_dir_with("/", &config.root, config.static_options())
-        .map_err(|error| {
-            std::io::Error::new(
-                error.kind(),
-                format!("--root {}: {error}", config.root.display()),
-            )
-        })?;
     let (redirect_http, hsts) = (config.redirect_http, config.hsts);
+    let (root, static_options) = (config.root.clone(), config.static_options());
     let server = Server::bind(config)?;
-    if let Some(tls_addr) = server.tls_addr() {
-        if redirect_http {
-            app.redirect_to_https(tls_addr.port(), &host_of(tls_addr));
+    let tls_addr = server.tls_addr();
+    // Each worker builds its own app (routes and file cache are the worker's own).
+    let make_app = || -> std::io::Result<App> {
+        let mut app = App::with_publisher(publisher.clone());
+        looplight::api::mount_routes(&mut app, &api);
+        app.static_dir_with("/", &root, static_options.clone())
+            .map_err(|error| {
+                std::io::Error::new(error.kind(), format!("--root {}: {error}", root.display()))
+            })?;
+        if let Some(tls_addr) = tls_addr {
+            if redirect_http {
+                app.redirect_to_https(tls_addr.port(), &host_of(tls_addr));
+            }
+            if let Some(max_age) = hsts {
+                app.hsts(max_age);
+            }
         }
-        if let Some(max_age) = hsts {
-            app.hsts(max_age);
-        }
-    }
+        Ok(app)
+    };
+    // A missing --root is refused before the address is announced.
+    make_app()?;
     // The first line of stdout, flushed at once: scripts and tests read the address from it
     // (and the HTTPS address from the second line, when HTTPS is on).
     let mut stdout = std::io::stdout().lock();
@@ -54,15 +64,15 @@ fn run(config: Config) -> std::io::Result<()> {
         "looplight listening on http://{}",
         server.local_addr()
     )?;
-    if let Some(tls_addr) = server.tls_addr() {
+    if let Some(tls_addr) = tls_addr {
         writeln!(stdout, "looplight listening on https://{tls_addr}")?;
     }
     stdout.flush()?;
     drop(stdout);
-    if let (Some(certificate), Some(tls_addr)) = (server.certificate(), server.tls_addr()) {
+    if let (Some(certificate), Some(tls_addr)) = (server.certificate(), tls_addr) {
         explain_certificate(certificate, tls_addr);
     }
-    server.run(app)
+    server.run_workers(make_app)
 }
 
 /// Makes every allocation of 128 KiB or more a mapping of its own, returned to the system when

@@ -280,6 +280,16 @@ impl App {
         App::default()
     }
 
+    /// An app whose handlers publish through `publisher`: the apps of several workers (see
+    /// [`Server::run_workers`](crate::Server::run_workers)) share one, so that an event
+    /// published on any worker reaches the streams of all.
+    pub fn with_publisher(publisher: Publisher) -> App {
+        App {
+            publisher,
+            ..App::default()
+        }
+    }
+
     /// Adds `handler` for `method` on `pattern` (segments starting with `:` are parameters,
     /// read with [`Request::param`]).
     ///

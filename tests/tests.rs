@@ -50,6 +50,8 @@ mod static_files;
 mod static_rfc;
 #[path = "suite/tls.rs"]
 mod tls;
+#[path = "suite/workers.rs"]
+mod workers;
 
 /// The same suites against PostgreSQL: every server these tests start gets a
 /// fresh database on a throwaway cluster (`support/postgres.rs`).

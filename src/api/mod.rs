@@ -155,33 +155,47 @@ impl Api {
 }
 
 /// Opens the store (applying migrations, seeding if asked), starts its writer thread, and
-/// registers the API's routes.
+/// registers the API's routes: [`open`] then [`mount_routes`], for a server with one app.
 pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
+    let api = open(settings, app.publisher())?;
+    mount_routes(app, &api);
+    Ok(())
+}
+
+/// Opens the store (applying migrations, seeding if asked) and starts its writer thread: the
+/// API's state, opened once and shared by the apps of every worker (one store, one login
+/// throttle). Chat messages are published through `publisher`.
+pub fn open(settings: ApiSettings, publisher: Publisher) -> std::io::Result<Arc<Api>> {
     let seed_posts = settings.seed_posts;
     let db = Db::open(&settings.db, |store| match seed_posts {
         0 => Ok(()),
         count => posts::seed(store, count),
     })
     .map_err(std::io::Error::other)?;
-    if !db.is_local() {
+    let watcher = publisher.clone();
+    db.watch_messages(move |messages| chat::publish(&watcher, &messages))
+        .map_err(std::io::Error::other)?;
+    Ok(Arc::new(Api {
+        db,
+        settings,
+        publisher,
+    }))
+}
+
+/// Registers the API's routes on `app`, whose publisher should be the one `api` was opened
+/// with (see [`App::with_publisher`]).
+pub fn mount_routes(app: &mut App, api: &Arc<Api>) {
+    if !api.db.is_local() {
         // Each statement waits on a round trip, not on a CPU: one thread per pooled
         // connection keeps the database busy (helpers still run below the loop's priority).
         app.needs_helpers(store::postgres::POOL_SIZE as usize);
     }
-    let publisher = app.publisher();
-    db.watch_messages(move |messages| chat::publish(&publisher, &messages))
-        .map_err(std::io::Error::other)?;
     app.json_errors("/api").json_errors("/healthz");
-    for origin in &settings.cors_origins {
+    for origin in &api.settings.cors_origins {
         app.cors_origin(origin);
     }
-    let api = Arc::new(Api {
-        db,
-        settings,
-        publisher: app.publisher(),
-    });
     let route = |handler: Handler| {
-        let api = Arc::clone(&api);
+        let api = Arc::clone(api);
         move |request: &Request<'_>| {
             // On the loop: one copy of the request (bounded by the head and body limits).
             let request = request.to_owned();
@@ -203,7 +217,7 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
     // like the rest.
     let local = api.db.is_local();
     let point_lookup = |handler: Handler| {
-        let api = Arc::clone(&api);
+        let api = Arc::clone(api);
         let on_helper = route(handler);
         move |request: &Request<'_>| {
             if !local {
@@ -231,7 +245,6 @@ pub fn mount(app: &mut App, settings: ApiSettings) -> std::io::Result<()> {
     app.get("/api/chat/messages", route(chat::list));
     app.post("/api/chat/messages", route(chat::send));
     app.get("/api/chat/stream", route(chat::stream));
-    Ok(())
 }
 
 /// GET /healthz → `{"status":"ok"}`, or 503 `{"status":"degraded",...}` while the database

@@ -40,7 +40,7 @@ use crate::http::status::StatusCode;
 use crate::jobs::{Job, Outcome, Responder};
 use crate::router::{App, Reply};
 use crate::server::access_log::AccessLog;
-use crate::server::pool::HelperPool;
+use crate::server::pool::Helpers;
 use crate::server::topics::Topics;
 use crate::server::transport::{self, Transport};
 
@@ -84,7 +84,7 @@ pub struct Ctx<'a> {
     pub date: &'a DateCache,
     pub log: &'a mut AccessLog,
     pub buffers: &'a mut BufferPool,
-    pub pool: &'a HelperPool,
+    pub pool: &'a Helpers,
     pub topics: &'a mut Topics,
     pub now: Instant,
 }

@@ -8,7 +8,16 @@
 //! may queue only `MAX_UNSENT_BYTES` in the kernel. One client's expensive request costs that
 //! client time, and nobody else (benches/load/isolation.py measures it).
 //!
-//! One thread, one `mio::Poll`, edge-triggered. Each tick:
+//! Workers (`--workers N`, [`Server::run_workers`]): N such loops, each on its own thread with
+//! its own `Poll`, slab, timers, buffers, app and listeners (SO_REUSEPORT on the same
+//! address: the kernel spreads new connections over them, and no loop ever waits on another's
+//! accept). Shared-nothing on a request's path; what they do share (`Control`) is touched per
+//! connection or per signal: the open-connection count against `--max-connections`, the
+//! certificate after a reload, the signals (worker 0 receives them and wakes the others), and
+//! the helper pool (`pool`). Published events reach every loop through its own inbox
+//! (`events`).
+//!
+//! Each loop: one thread, one `mio::Poll`, edge-triggered. Each tick:
 //! 1. wait for events, no longer than the nearest deadline (0 if a connection yielded);
 //! 2. refresh the cached date;
 //! 3. for each event: accept until `WouldBlock` (a listener: plain HTTP, or HTTPS whose
@@ -39,7 +48,9 @@ mod test_support;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
@@ -49,14 +60,14 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::config::Config;
-use crate::events::Published;
+use crate::events::{Inbox, Published};
 use crate::http::buffers::BufferPool;
 use crate::http::conn::Settings;
 use crate::http::date::DateCache;
 use crate::router::App;
 use access_log::AccessLog;
 use conn::{Conn, ConnId, Ctx, Flow};
-use pool::HelperPool;
+use pool::{HelperPool, Helpers};
 use timers::Timers;
 use tls::{CertificateInfo, TlsSettings};
 use topics::Topics;
@@ -66,9 +77,6 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 const WAKER: Token = Token(usize::MAX - 3);
 const TLS_LISTENER: Token = Token(usize::MAX - 4);
-/// Threads that run deferred handler jobs (password hashing, SQL, compression, listings), unless
-/// the app needs more (`App::needs_helpers`).
-const HELPER_THREADS: usize = 2;
 /// Unsent bytes the kernel may hold per socket (TCP_NOTSENT_LOWAT, inherited by accepted
 /// sockets from the listener). Without it the kernel grows each send buffer to megabytes:
 /// 1,000 slow readers queued ~2.2 GB of kernel memory and starved every other socket. Bytes
@@ -85,7 +93,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Bound listeners, ready to run.
 pub struct Server {
-    poll: Poll,
     listener: TcpListener,
     local_addr: SocketAddr,
     tls: Option<TlsListener>,
@@ -102,18 +109,20 @@ struct TlsListener {
 impl Server {
     /// Binds `config.addr`, and `config.tls_listen_addr()` with its certificate loaded (or
     /// generated) if HTTPS is on. Raises the open-file limit to its hard maximum first, since
-    /// every connection is a descriptor.
+    /// every connection is a descriptor. With more than one worker the sockets allow
+    /// SO_REUSEPORT, for the other workers' listeners (bound by [`Server::run_workers`]).
     pub fn bind(config: Config) -> io::Result<Server> {
         config
             .check()
             .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         raise_open_file_limit();
-        let listener = listen(config.addr)?;
+        let reuse_port = config.workers() > 1;
+        let listener = listen(config.addr, reuse_port)?;
         let local_addr = listener.local_addr()?;
         let tls = match (config.cert_source(), config.tls_listen_addr()) {
             (Some(source), Some(addr)) => {
                 let settings = TlsSettings::load(source)?;
-                let socket = listen(addr).map_err(|error| {
+                let socket = listen(addr, reuse_port).map_err(|error| {
                     io::Error::new(error.kind(), format!("--tls-addr {addr}: {error}"))
                 })?;
                 Some(TlsListener {
@@ -125,7 +134,6 @@ impl Server {
             _ => None,
         };
         Ok(Server {
-            poll: Poll::new()?,
             listener,
             local_addr,
             tls,
@@ -148,63 +156,315 @@ impl Server {
         self.tls.as_ref().map(|tls| tls.settings.certificate())
     }
 
-    /// Serves `app` until SIGINT or SIGTERM, then finishes the responses in flight (at most
-    /// `shutdown_timeout`) and returns. With HTTPS on, SIGHUP reloads the certificate. Only
-    /// poll and listener failures return an error.
+    /// Serves `app` on one event loop, on this thread, until SIGINT or SIGTERM, then finishes
+    /// the responses in flight (at most `shutdown_timeout`) and returns. With HTTPS on, SIGHUP
+    /// reloads the certificate. Only poll and listener failures return an error. (For several
+    /// loops, see [`Server::run_workers`].)
     pub fn run(self, app: App) -> io::Result<()> {
-        let signals: &[i32] = if self.tls.is_some() {
+        let signals = self.signals();
+        let mut workers = self.into_workers(1, signals)?;
+        match workers.pop() {
+            Some(worker) => EventLoop::new(worker, app)?.run(),
+            None => Ok(()),
+        }
+    }
+
+    /// Serves on `config.workers()` event loops (`--workers`), each on a thread of its own
+    /// (the first on this thread) with its own listeners and an app made by `make_app`, until
+    /// SIGINT or SIGTERM, like [`Server::run`]. The apps should share their state and their
+    /// [`Publisher`](crate::Publisher) (see [`App::with_publisher`]): an event published on
+    /// any worker then reaches the streams of all. If `make_app` fails on any worker, none
+    /// serves and the first error is returned.
+    pub fn run_workers<F>(self, make_app: F) -> io::Result<()>
+    where
+        F: Fn() -> io::Result<App> + Sync,
+    {
+        let count = self.config.workers();
+        let signals = self.signals();
+        let workers = self.into_workers(count, signals)?;
+        let gate = StartGate::new(count);
+        let serve = |worker: Worker| -> io::Result<()> {
+            let control = Arc::clone(&worker.control);
+            let index = worker.index;
+            let built = catch_unwind(AssertUnwindSafe(|| {
+                make_app().and_then(|app| EventLoop::new(worker, app))
+            }))
+            .unwrap_or_else(|_| Err(io::Error::other("making the app panicked")));
+            // Every loop has its inbox and listeners before any serves; a failure anywhere
+            // stops them all before the first request.
+            let all_built = if built.is_ok() {
+                gate.arrive()
+            } else {
+                gate.abandon();
+                false
+            };
+            let mut event_loop = built?;
+            if !all_built {
+                return Ok(());
+            }
+            let served = event_loop.run();
+            if served.is_err() {
+                // This loop is gone: the others stop too, without waiting for it.
+                control.running.fetch_sub(1, Ordering::AcqRel);
+                control.shut_down_all();
+            }
+            if count > 1 {
+                eprintln!(
+                    "looplight: worker {index} of {count} served {} requests on {} connections",
+                    event_loop.shared.log.exchanges(),
+                    event_loop.accepted
+                );
+            }
+            served
+        };
+        std::thread::scope(|scope| {
+            let mut workers = workers.into_iter();
+            let first = workers.next();
+            let others: Vec<_> = workers
+                .map(|worker| {
+                    let name = format!("looplight-worker-{}", worker.index);
+                    std::thread::Builder::new()
+                        .name(name)
+                        .spawn_scoped(scope, || serve(worker))
+                })
+                .collect::<io::Result<_>>()
+                .inspect_err(|_| gate.abandon())?;
+            let mut result = first.map_or(Ok(()), &serve);
+            for other in others {
+                let outcome = other
+                    .join()
+                    .unwrap_or_else(|_| Err(io::Error::other("a worker panicked")));
+                result = result.and(outcome);
+            }
+            if gate.was_abandoned() && result.is_ok() {
+                result = Err(io::Error::other("a worker could not start"));
+            }
+            result
+        })
+    }
+
+    /// The signals the server answers: SIGINT and SIGTERM, and SIGHUP with HTTPS on.
+    fn signals(&self) -> &'static [i32] {
+        if self.tls.is_some() {
             &[SIGINT, SIGTERM, SIGHUP]
         } else {
             &[SIGINT, SIGTERM]
-        };
-        self.into_event_loop(app, signals)?.run()
+        }
     }
 
-    /// Registers the listeners and `signals` and starts the helper pool: the loop, ready to
-    /// run.
-    fn into_event_loop(self, app: App, signals: &[i32]) -> io::Result<EventLoop> {
+    /// Binds the listeners of `count - 1` more workers next to ours (SO_REUSEPORT: the kernel
+    /// spreads new connections over them), makes each worker's poller and waker, starts the
+    /// helper pool, and gives `signals` to worker 0: the workers, ready to become loops.
+    fn into_workers(self, count: usize, signals: &[i32]) -> io::Result<Vec<Worker>> {
         let Server {
-            poll,
-            mut listener,
+            listener,
+            local_addr,
             tls,
             config,
-            ..
         } = self;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let (tls_listener, tls_settings) = match tls {
+        let (tls_socket, tls_settings) = match tls {
             Some(TlsListener {
-                mut socket,
-                settings,
-                ..
-            }) => {
-                poll.registry()
-                    .register(&mut socket, TLS_LISTENER, Interest::READABLE)?;
-                (Some(socket), Some(settings))
-            }
+                socket, settings, ..
+            }) => (Some(socket), Some(settings)),
             None => (None, None),
         };
-        let mut signals = Signals::new(signals)?;
-        poll.registry()
-            .register(&mut signals, SIGNALS, Interest::READABLE)?;
-        let waker = std::sync::Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
-        app.publisher().wake_with(std::sync::Arc::clone(&waker));
-        Ok(EventLoop {
-            poll,
-            listener: Some(listener),
-            tls_listener,
-            tls: tls_settings,
-            signals,
-            conns: Slab::new(),
-            timers: Timers::default(),
-            shared: Shared::new(app, config, waker)?,
-            now: Instant::now(),
-            next_serial: 0,
-            accept_blocked: false,
-            accept_retry_at: None,
-            yielded: Vec::new(),
-            shutdown_deadline: None,
-        })
+        let mut listeners = vec![(listener, tls_socket)];
+        for _ in 1..count {
+            let tls_listener = match listeners[0].1.as_ref() {
+                Some(first) => Some(listen(first.local_addr()?, true)?),
+                None => None,
+            };
+            listeners.push((listen(local_addr, true)?, tls_listener));
+        }
+        let polls = (0..count)
+            .map(|_| Poll::new())
+            .collect::<io::Result<Vec<_>>>()?;
+        let wakers = polls
+            .iter()
+            .map(|poll| Waker::new(poll.registry(), WAKER).map(Arc::new))
+            .collect::<io::Result<Vec<_>>>()?;
+        let control = Arc::new(Control {
+            open_connections: AtomicUsize::new(0),
+            max_connections: config.max_connections,
+            shutdowns: AtomicUsize::new(0),
+            running: AtomicUsize::new(count),
+            tls: tls_settings.map(Mutex::new),
+            tls_generation: AtomicU64::new(0),
+            wakers: wakers.clone(),
+        });
+        let pool = Arc::new(HelperPool::new(config.helpers())?);
+        let mut signals = Some(Signals::new(signals)?);
+        let workers = polls
+            .into_iter()
+            .zip(wakers)
+            .zip(listeners)
+            .enumerate()
+            .map(
+                |(index, ((poll, waker), (listener, tls_listener)))| Worker {
+                    index,
+                    poll,
+                    waker,
+                    listener,
+                    tls_listener,
+                    signals: signals.take(),
+                    control: Arc::clone(&control),
+                    pool: Arc::clone(&pool),
+                    config: config.clone(),
+                },
+            )
+            .collect();
+        Ok(workers)
+    }
+
+    /// The loop `Server::run` builds, with `signals`: for the tests.
+    #[cfg(test)]
+    fn into_event_loop(self, app: App, signals: &[i32]) -> io::Result<EventLoop> {
+        let mut workers = self.into_workers(1, signals)?;
+        let worker = workers.pop().ok_or_else(|| io::Error::other("no worker"))?;
+        EventLoop::new(worker, app)
+    }
+}
+
+/// Where the workers wait for each other before serving: all of them built, or one failed.
+struct StartGate {
+    /// (workers still building, abandoned)
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl StartGate {
+    fn new(workers: usize) -> StartGate {
+        StartGate {
+            state: Mutex::new((workers, false)),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Reports this worker built and waits for the others: true once all are, false if one
+    /// failed.
+    fn arrive(&self) -> bool {
+        let mut state = self.lock();
+        state.0 = state.0.saturating_sub(1);
+        self.changed.notify_all();
+        while state.0 > 0 && !state.1 {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        !state.1
+    }
+
+    /// Tells the workers waiting (and those to come) that not all will start.
+    fn abandon(&self) {
+        self.lock().1 = true;
+        self.changed.notify_all();
+    }
+
+    fn was_abandoned(&self) -> bool {
+        self.lock().1
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, bool)> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// What one worker's loop is made of, before it has its app.
+struct Worker {
+    index: usize,
+    poll: Poll,
+    waker: Arc<Waker>,
+    listener: TcpListener,
+    tls_listener: Option<TcpListener>,
+    /// The process's signals: worker 0 receives them for all.
+    signals: Option<Signals>,
+    control: Arc<Control>,
+    pool: Arc<HelperPool>,
+    config: Config,
+}
+
+/// What the workers share, none of it on a request's path: the count of open connections
+/// (touched per connection), the certificate (read by a loop after a reload), and what the
+/// signals asked for.
+struct Control {
+    /// Connections open on every worker, against `max_connections`.
+    open_connections: AtomicUsize,
+    max_connections: usize,
+    /// SIGINT/SIGTERM received so far: the first starts a graceful shutdown, the next ends it.
+    shutdowns: AtomicUsize,
+    /// Loops not finished yet.
+    running: AtomicUsize,
+    /// The certificate (reloaded by the worker that receives SIGHUP).
+    tls: Option<Mutex<TlsSettings>>,
+    /// Bumped by each reload: a loop whose copy is older takes the new configuration.
+    tls_generation: AtomicU64,
+    /// Every worker's waker, to tell them all.
+    wakers: Vec<Arc<Waker>>,
+}
+
+impl Control {
+    /// Counts one more open connection, unless that would pass `--max-connections`.
+    fn reserve_connection(&self) -> bool {
+        self.open_connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.max_connections).then_some(open + 1)
+            })
+            .is_ok()
+    }
+
+    /// Counts a connection closed (or a reservation not used).
+    fn release_connection(&self) {
+        self.open_connections.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn has_room(&self) -> bool {
+        self.open_connections.load(Ordering::Acquire) < self.max_connections
+    }
+
+    /// Asks every worker to shut down (again, for a second signal).
+    fn shut_down_all(&self) {
+        self.shutdowns.fetch_add(1, Ordering::AcqRel);
+        self.wake_all();
+    }
+
+    /// Reads the certificate and key again, for new connections on every worker; open ones
+    /// keep theirs. A certificate that fails to load leaves the current one in use.
+    fn reload_certificate(&self) {
+        let Some(tls) = &self.tls else {
+            return;
+        };
+        let mut tls = tls.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match tls.reload() {
+            Ok(certificate) => {
+                // Bumped before the news is out: a connection accepted after the line below,
+                // on any worker, gets the new certificate (`EventLoop::refresh_tls`).
+                self.tls_generation.fetch_add(1, Ordering::AcqRel);
+                eprintln!(
+                    "looplight: reloaded {} (SHA-256 {})",
+                    certificate.cert_path.display(),
+                    certificate.fingerprint
+                );
+            }
+            Err(error) => {
+                eprintln!("looplight: certificate not reloaded, keeping the old one: {error}")
+            }
+        }
+    }
+
+    /// The current TLS configuration and its generation.
+    fn tls_config(&self) -> Option<(Arc<rustls::ServerConfig>, u64)> {
+        let tls = self.tls.as_ref()?;
+        let tls = tls.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some((tls.config(), self.tls_generation.load(Ordering::Acquire)))
+    }
+
+    fn wake_all(&self) {
+        for waker in &self.wakers {
+            let _ = waker.wake();
+        }
     }
 }
 
@@ -214,21 +474,75 @@ struct EventLoop {
     /// `None` once shutting down (both listeners).
     listener: Option<TcpListener>,
     tls_listener: Option<TcpListener>,
-    /// The certificate new HTTPS connections get.
-    tls: Option<TlsSettings>,
-    signals: Signals,
+    /// The certificate new HTTPS connections get, and the reload it came from.
+    tls: Option<(Arc<rustls::ServerConfig>, u64)>,
+    /// Worker 0's: the process's signals.
+    signals: Option<Signals>,
+    control: Arc<Control>,
+    /// The shutdown requests of `control` this loop has acted on.
+    shutdowns_seen: usize,
     conns: Slab<Conn>,
     timers: Timers,
     shared: Shared,
     /// The time at the start of this tick.
     now: Instant,
     next_serial: u64,
+    /// Connections accepted so far.
+    accepted: u64,
     /// Accepting stopped (connection limit, or out of descriptors) with clients maybe waiting.
     accept_blocked: bool,
     accept_retry_at: Option<Instant>,
     /// Connections that spent their budget and want another turn.
     yielded: Vec<usize>,
     shutdown_deadline: Option<Instant>,
+}
+
+impl EventLoop {
+    /// Registers the worker's listeners (and signals), subscribes it to what `app` publishes,
+    /// and makes sure the helper pool has the threads `app` needs: the loop, ready to run.
+    fn new(worker: Worker, app: App) -> io::Result<EventLoop> {
+        let Worker {
+            poll,
+            waker,
+            mut listener,
+            mut tls_listener,
+            mut signals,
+            control,
+            pool,
+            config,
+            ..
+        } = worker;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(socket) = &mut tls_listener {
+            poll.registry()
+                .register(socket, TLS_LISTENER, Interest::READABLE)?;
+        }
+        if let Some(signals) = &mut signals {
+            poll.registry()
+                .register(signals, SIGNALS, Interest::READABLE)?;
+        }
+        pool.ensure_threads(app.helpers_needed())?;
+        Ok(EventLoop {
+            poll,
+            listener: Some(listener),
+            tls_listener,
+            tls: control.tls_config(),
+            signals,
+            shutdowns_seen: 0,
+            control,
+            conns: Slab::new(),
+            timers: Timers::default(),
+            shared: Shared::with_pool(app, config, waker, pool),
+            now: Instant::now(),
+            next_serial: 0,
+            accepted: 0,
+            accept_blocked: false,
+            accept_retry_at: None,
+            yielded: Vec::new(),
+            shutdown_deadline: None,
+        })
+    }
 }
 
 impl EventLoop {
@@ -251,10 +565,12 @@ impl EventLoop {
                     LISTENER => self.accept(false),
                     TLS_LISTENER => self.accept(true),
                     SIGNALS => self.on_signal(),
-                    // Jobs finished, or events were published off the loop.
+                    // Jobs finished, events were published off the loop, or another
+                    // worker passed on a signal.
                     WAKER => {
                         self.finish_jobs();
                         self.deliver_published();
+                        self.follow_control();
                     }
                     Token(slot) => {
                         if let Some(conn) = self.conns.get_mut(slot) {
@@ -271,7 +587,7 @@ impl EventLoop {
             // 5. Timers, and accepting again once there is room.
             self.fire_timers();
             if self.accept_blocked
-                && self.conns.len() < self.shared.config.max_connections
+                && self.control.has_room()
                 && self.accept_retry_at.is_none_or(|at| at <= self.now)
             {
                 self.accept_retry_at = None;
@@ -281,11 +597,20 @@ impl EventLoop {
             self.shared.log.flush();
 
             if let Some(deadline) = self.shutdown_deadline
-                && (self.conns.is_empty() || self.now >= deadline)
+                && ((self.conns.is_empty() && self.may_leave_first()) || self.now >= deadline)
             {
+                self.control.running.fetch_sub(1, Ordering::AcqRel);
+                // The signals' worker may be waiting for this one.
+                self.control.wake_all();
                 return Ok(());
             }
         }
+    }
+
+    /// Whether this loop may end before the others: not the one that receives signals, which
+    /// must pass on a second SIGINT/SIGTERM (stop waiting) to loops still finishing.
+    fn may_leave_first(&self) -> bool {
+        self.signals.is_none() || self.control.running.load(Ordering::Acquire) <= 1
     }
 
     /// How long `poll` may sleep: until the nearest timer, accept retry or shutdown deadline.
@@ -293,9 +618,14 @@ impl EventLoop {
         if !self.yielded.is_empty() {
             return Some(Duration::ZERO);
         }
+        // At the connection limit, room may be made by another worker, which does not wake
+        // this one: look again after the back-off.
+        let room_check = (self.accept_blocked && self.accept_retry_at.is_none())
+            .then(|| self.now + ACCEPT_BACKOFF);
         [
             self.timers.next(),
             self.accept_retry_at,
+            room_check,
             self.shutdown_deadline,
         ]
         .into_iter()
@@ -323,12 +653,21 @@ impl EventLoop {
             let Some(listener) = listener else {
                 return;
             };
-            if self.conns.len() >= self.shared.config.max_connections {
+            // `--max-connections` counts every worker's connections.
+            if !self.control.reserve_connection() {
                 self.accept_blocked = true;
                 return;
             }
-            match listener.accept() {
-                Ok((socket, peer)) => self.open(socket, peer, secure),
+            let accepted = listener.accept();
+            if accepted.is_err() {
+                self.control.release_connection();
+            }
+            match accepted {
+                Ok((socket, peer)) => {
+                    if !self.open(socket, peer, secure) {
+                        self.control.release_connection();
+                    }
+                }
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error) if is_out_of_descriptors(&error) => {
                     // The client stays in the backlog; try again shortly, not in a busy loop.
@@ -343,10 +682,13 @@ impl EventLoop {
     }
 
     /// Registers a new connection and drives it at once: its request (or TLS handshake) is
-    /// often already here.
-    fn open(&mut self, mut socket: TcpStream, peer: SocketAddr, secure: bool) {
+    /// often already here. False if it could not be registered (the socket is closed).
+    fn open(&mut self, mut socket: TcpStream, peer: SocketAddr, secure: bool) -> bool {
         // Small responses must not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
+        if secure {
+            self.refresh_tls();
+        }
         let entry = self.conns.vacant_entry();
         let slot = entry.key();
         if self
@@ -355,15 +697,16 @@ impl EventLoop {
             .register(&mut socket, Token(slot), Interest::READABLE)
             .is_err()
         {
-            return;
+            return false;
         }
         let transport = match (&self.tls, secure) {
-            (Some(tls), true) => match rustls::ServerConnection::new(tls.config()) {
+            (Some((tls, _)), true) => match rustls::ServerConnection::new(Arc::clone(tls)) {
                 Ok(session) => Transport::tls(socket, session),
-                Err(_) => return,
+                Err(_) => return false,
             },
             _ => Transport::plain(socket),
         };
+        self.accepted += 1;
         self.next_serial += 1;
         let id = ConnId {
             slot,
@@ -371,6 +714,7 @@ impl EventLoop {
         };
         entry.insert(Conn::new(transport, peer, id, self.now));
         self.drive(slot);
+        true
     }
 
     /// Runs one connection and applies the outcome.
@@ -422,6 +766,7 @@ impl EventLoop {
         if let Some(mut conn) = self.conns.try_remove(slot) {
             conn.transport.say_goodbye();
             conn.recycle(&mut self.shared.buffers);
+            self.control.release_connection();
         }
     }
 
@@ -448,7 +793,7 @@ impl EventLoop {
     /// Writes the events published since the last call to every subscriber of their topic,
     /// in the order published, remembering those with ids for streams about to subscribe.
     fn deliver_published(&mut self) {
-        for Published { topic, id, event } in self.shared.app.publisher().take() {
+        for Published { topic, id, event } in self.shared.inbox.take() {
             if let Some(id) = id {
                 self.shared.topics.remember(&topic, id, &event);
             }
@@ -484,32 +829,40 @@ impl EventLoop {
         }
     }
 
-    /// SIGHUP reloads the certificate; SIGINT/SIGTERM shut down.
+    /// SIGHUP reloads the certificate; SIGINT/SIGTERM shut down: on every worker.
     fn on_signal(&mut self) {
-        let received: Vec<i32> = self.signals.pending().collect();
+        let Some(signals) = &mut self.signals else {
+            return;
+        };
+        let received: Vec<i32> = signals.pending().collect();
         if received.contains(&SIGHUP) {
-            self.reload_certificate();
+            self.control.reload_certificate();
         }
-        if received.iter().any(|&signal| signal != SIGHUP) {
-            self.shut_down();
+        for _ in received.iter().filter(|&&signal| signal != SIGHUP) {
+            self.control.shut_down_all();
+        }
+        self.follow_control();
+    }
+
+    /// Takes the certificate reloaded since this loop's copy was made, if any: one atomic
+    /// load per HTTPS connection, the lock only after a reload.
+    fn refresh_tls(&mut self) {
+        let generation = self.control.tls_generation.load(Ordering::Acquire);
+        if self
+            .tls
+            .as_ref()
+            .is_some_and(|(_, seen)| *seen != generation)
+        {
+            self.tls = self.control.tls_config();
         }
     }
 
-    /// Reads the certificate and key again for new connections; open ones keep theirs. A
-    /// certificate that fails to load leaves the current one in use.
-    fn reload_certificate(&mut self) {
-        let Some(tls) = &mut self.tls else {
-            return;
-        };
-        match tls.reload() {
-            Ok(certificate) => eprintln!(
-                "looplight: reloaded {} (SHA-256 {})",
-                certificate.cert_path.display(),
-                certificate.fingerprint
-            ),
-            Err(error) => {
-                eprintln!("looplight: certificate not reloaded, keeping the old one: {error}")
-            }
+    /// Acts on what the workers were told since the last call: shutdown.
+    fn follow_control(&mut self) {
+        let shutdowns = self.control.shutdowns.load(Ordering::Acquire);
+        while self.shutdowns_seen < shutdowns {
+            self.shutdowns_seen += 1;
+            self.shut_down();
         }
     }
 
@@ -539,7 +892,7 @@ impl EventLoop {
     }
 }
 
-/// What every connection reads (and logs to) while it is driven.
+/// What every connection reads (and logs to) while it is driven: one per loop.
 pub(crate) struct Shared {
     app: App,
     config: Config,
@@ -548,27 +901,37 @@ pub(crate) struct Shared {
     date: DateCache,
     log: AccessLog,
     pub(crate) buffers: BufferPool,
-    pool: HelperPool,
+    pool: Helpers,
+    /// What the app's publisher delivers to this loop.
+    inbox: Arc<Inbox>,
     topics: Topics,
 }
 
 impl Shared {
-    /// What the loop lends its connections when serving `app` under `config`; helper threads
-    /// wake the loop through `waker` when a job is done.
+    /// What the loop lends its connections when serving `app` under `config`, with a helper
+    /// pool of its own; helper threads and publishers wake the loop through `waker`.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn new(app: App, config: Config, waker: Arc<Waker>) -> io::Result<Shared> {
-        let pool = HelperPool::new(HELPER_THREADS.max(app.helpers_needed()), waker)?;
+        let threads = config.helpers().max(app.helpers_needed());
+        let pool = Arc::new(HelperPool::new(threads)?);
+        Ok(Shared::with_pool(app, config, waker, pool))
+    }
+
+    /// [`Shared::new`] with the helper pool the workers share.
+    fn with_pool(app: App, config: Config, waker: Arc<Waker>, pool: Arc<HelperPool>) -> Shared {
         let mut date = DateCache::new();
         date.refresh(SystemTime::now());
-        Ok(Shared {
+        Shared {
             log: AccessLog::new(!config.quiet),
             settings: config.connection_settings(),
             date,
             buffers: BufferPool::default(),
-            pool,
+            inbox: app.publisher().subscribe(Arc::clone(&waker)),
+            pool: Helpers::new(pool, waker),
             topics: Topics::default(),
             app,
             config,
-        })
+        }
     }
 
     /// The connections' view of it at `now`.
@@ -586,14 +949,19 @@ impl Shared {
     }
 }
 
-/// A non-blocking listener with SO_REUSEADDR and our backlog.
-fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+/// A non-blocking listener with SO_REUSEADDR and our backlog; with `reuse_port`, other
+/// sockets may listen on the same address (SO_REUSEPORT: one per worker, the kernel spreads
+/// new connections over them by a hash of the client's address and port).
+fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
     let socket = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::STREAM,
         Some(socket2::Protocol::TCP),
     )?;
     socket.set_reuse_address(true)?;
+    if reuse_port {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.set_tcp_notsent_lowat(MAX_UNSENT_BYTES)?;
     socket.bind(&addr.into())?;
@@ -679,7 +1047,7 @@ mod tests {
 
     #[test]
     fn listen_gives_a_non_blocking_listener_whose_sockets_queue_little() {
-        let mut listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut listener = listen("127.0.0.1:0".parse().unwrap(), false).unwrap();
         let addr = listener.local_addr().unwrap();
         assert_ne!(addr.port(), 0);
         let socket = SockRef::from(&listener);
@@ -710,6 +1078,80 @@ mod tests {
         // The point of setting it on the listener: accepted sockets inherit it.
         let accepted = SockRef::from(&accepted);
         assert_eq!(accepted.tcp_notsent_lowat().unwrap(), MAX_UNSENT_BYTES);
+    }
+
+    #[test]
+    fn the_connection_limit_counts_every_workers_connections() {
+        let control = Arc::new(Control {
+            open_connections: AtomicUsize::new(0),
+            max_connections: 3,
+            shutdowns: AtomicUsize::new(0),
+            running: AtomicUsize::new(2),
+            tls: None,
+            tls_generation: AtomicU64::new(0),
+            wakers: Vec::new(),
+        });
+        // Two workers race for the last places: exactly three are given.
+        let reserved: usize = (0..2)
+            .map(|_| {
+                let control = Arc::clone(&control);
+                thread::spawn(move || (0..10).filter(|_| control.reserve_connection()).count())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|worker| worker.join().unwrap())
+            .sum();
+        assert_eq!(reserved, 3);
+        assert!(!control.has_room());
+        control.release_connection();
+        assert!(control.has_room());
+        assert!(control.reserve_connection());
+        assert!(!control.reserve_connection());
+    }
+
+    #[test]
+    fn workers_start_together_or_not_at_all() {
+        let gate = Arc::new(StartGate::new(3));
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let gate = Arc::clone(&gate);
+                thread::spawn(move || gate.arrive())
+            })
+            .collect();
+        gate.abandon();
+        let started: Vec<bool> = waiting.into_iter().map(|w| w.join().unwrap()).collect();
+        assert_eq!(
+            started,
+            [false, false],
+            "nobody serves when one worker failed"
+        );
+        assert!(gate.was_abandoned());
+
+        let gate = Arc::new(StartGate::new(2));
+        let other = {
+            let gate = Arc::clone(&gate);
+            thread::spawn(move || gate.arrive())
+        };
+        assert!(gate.arrive());
+        assert!(other.join().unwrap());
+        assert!(!gate.was_abandoned());
+    }
+
+    #[test]
+    fn workers_listen_on_one_address_with_so_reuseport() {
+        let server = Server::bind(config(&["--workers", "3"])).unwrap();
+        let addr = server.local_addr();
+        let workers = server.into_workers(3, &[]).unwrap();
+        assert_eq!(workers.len(), 3);
+        for worker in &workers {
+            assert_eq!(worker.listener.local_addr().unwrap(), addr);
+            assert!(SockRef::from(&worker.listener).reuse_port().unwrap());
+        }
+        assert!(
+            workers[0].signals.is_some(),
+            "worker 0 receives the signals"
+        );
+        assert!(workers[1..].iter().all(|worker| worker.signals.is_none()));
     }
 
     #[test]

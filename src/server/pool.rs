@@ -1,12 +1,13 @@
 //! The helper pool: a few threads that run the jobs handlers defer (see `jobs`), so that work
 //! whose cost grows with data (password hashing, SQL, compression, listings) never stalls the
-//! event loop.
+//! event loop. One pool serves every worker's loop (`--helpers` threads).
 //!
-//! 1. The loop submits `(key, job)`; the connection waits in its `Waiting` state.
+//! 1. A loop submits `(key, job)` with its own way back (a channel and its waker); the
+//!    connection waits in its `Waiting` state.
 //! 2. A helper thread runs the job with a [`Responder`] for `key` (a panic is caught: the
 //!    dropped responder answers 500, and the thread lives on).
-//! 3. The responder sends `(key, outcome)` back and wakes the loop through a `mio::Waker`; the
-//!    loop drains the outcomes and hands each to its connection, if that connection (same slot
+//! 3. The responder sends `(key, outcome)` back to that loop and wakes it through its
+//!    `mio::Waker`; the loop drains the outcomes and hands each to its connection, if that connection (same slot
 //!    *and* id) still exists.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -25,49 +26,57 @@ pub const HELPER_NICENESS: i32 = 10;
 struct Task {
     key: ConnId,
     job: Job,
+    /// The submitting loop's way back.
+    results: Sender<(ConnId, Outcome)>,
+    waker: Arc<Waker>,
 }
 
+/// The helper threads, shared by every worker's loop: one queue of jobs, each carrying the
+/// way back to the loop that submitted it. Submitting is a channel send (no lock); only the
+/// helpers take the queue's lock, to wait for a task.
 pub struct HelperPool {
     /// `None` once shutting down, which ends the threads.
     tasks: Option<Sender<Task>>,
-    results: Receiver<(ConnId, Outcome)>,
-    threads: Vec<JoinHandle<()>>,
+    queue: Arc<Mutex<Receiver<Task>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl HelperPool {
-    /// Starts `threads` helper threads that wake the loop through `waker`.
-    pub fn new(threads: usize, waker: Arc<Waker>) -> std::io::Result<HelperPool> {
+    /// Starts `threads` helper threads (at least one).
+    pub fn new(threads: usize) -> std::io::Result<HelperPool> {
         let (task_sender, task_receiver) = mpsc::channel::<Task>();
-        let (result_sender, results) = mpsc::channel();
-        let task_receiver = Arc::new(Mutex::new(task_receiver));
-        let threads = (0..threads.max(1))
-            .map(|n| {
-                let tasks = Arc::clone(&task_receiver);
-                let results = result_sender.clone();
-                let waker = Arc::clone(&waker);
-                thread::Builder::new()
-                    .name(format!("looplight-helper-{n}"))
-                    .spawn(move || run_helper(&tasks, &results, &waker))
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(HelperPool {
+        let pool = HelperPool {
             tasks: Some(task_sender),
-            results,
-            threads,
-        })
+            queue: Arc::new(Mutex::new(task_receiver)),
+            threads: Mutex::new(Vec::new()),
+        };
+        pool.ensure_threads(threads.max(1))?;
+        Ok(pool)
     }
 
-    /// Queues `job` for the connection identified by `key`.
-    pub fn submit(&self, key: ConnId, job: Job) {
-        if let Some(tasks) = &self.tasks {
-            // The threads outlive the sender, so this cannot fail while the pool exists.
-            let _ = tasks.send(Task { key, job });
+    /// Starts more threads if fewer than `wanted` run (an app whose jobs wait on a database
+    /// server asks for more, see `App::needs_helpers`).
+    pub fn ensure_threads(&self, wanted: usize) -> std::io::Result<()> {
+        let mut threads = self
+            .threads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        while threads.len() < wanted {
+            let tasks = Arc::clone(&self.queue);
+            let thread = thread::Builder::new()
+                .name(format!("looplight-helper-{}", threads.len()))
+                .spawn(move || run_helper(&tasks))?;
+            threads.push(thread);
         }
+        Ok(())
     }
 
-    /// The outcomes that have come back since the last call.
-    pub fn finished(&self) -> impl Iterator<Item = (ConnId, Outcome)> + '_ {
-        self.results.try_iter()
+    /// The helper threads running.
+    pub fn threads(&self) -> usize {
+        self.threads
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .len()
     }
 }
 
@@ -75,9 +84,53 @@ impl Drop for HelperPool {
     /// Lets the threads finish the jobs they have and exit.
     fn drop(&mut self) {
         self.tasks = None;
-        for thread in self.threads.drain(..) {
+        let threads = self
+            .threads
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for thread in threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+/// One loop's use of the (shared) helper pool: it submits jobs, and their outcomes come back
+/// to it alone, waking it through its waker.
+pub struct Helpers {
+    pool: Arc<HelperPool>,
+    results_to: Sender<(ConnId, Outcome)>,
+    results: Receiver<(ConnId, Outcome)>,
+    waker: Arc<Waker>,
+}
+
+impl Helpers {
+    /// This loop's access to `pool`; outcomes wake the loop through `waker`.
+    pub fn new(pool: Arc<HelperPool>, waker: Arc<Waker>) -> Helpers {
+        let (results_to, results) = mpsc::channel();
+        Helpers {
+            pool,
+            results_to,
+            results,
+            waker,
+        }
+    }
+
+    /// Queues `job` for the connection identified by `key`.
+    pub fn submit(&self, key: ConnId, job: Job) {
+        if let Some(tasks) = &self.pool.tasks {
+            // The threads outlive the sender, so this cannot fail while the pool exists.
+            let _ = tasks.send(Task {
+                key,
+                job,
+                results: self.results_to.clone(),
+                waker: Arc::clone(&self.waker),
+            });
+        }
+    }
+
+    /// The outcomes that have come back since the last call.
+    pub fn finished(&self) -> impl Iterator<Item = (ConnId, Outcome)> + '_ {
+        self.results.try_iter()
     }
 }
 
@@ -91,11 +144,7 @@ pub fn lower_priority() {
     let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), HELPER_NICENESS);
 }
 
-fn run_helper(
-    tasks: &Mutex<Receiver<Task>>,
-    results: &Sender<(ConnId, Outcome)>,
-    waker: &Arc<Waker>,
-) {
+fn run_helper(tasks: &Mutex<Receiver<Task>>) {
     lower_priority();
     loop {
         // Holding the lock only while waiting for one task.
@@ -103,10 +152,16 @@ fn run_helper(
             Ok(receiver) => receiver.recv(),
             Err(poisoned) => poisoned.into_inner().recv(),
         };
-        let Ok(Task { key, job }) = task else {
+        let Ok(Task {
+            key,
+            job,
+            results,
+            waker,
+        }) = task
+        else {
             return; // The pool is gone.
         };
-        let responder = Responder::new(key, results.clone(), Arc::clone(waker));
+        let responder = Responder::new(key, results, waker);
         // A panic drops the responder, which answers 500; the thread goes on.
         let _ = catch_unwind(AssertUnwindSafe(|| job(responder)));
     }
@@ -123,7 +178,7 @@ mod tests {
     fn runs_jobs_off_thread_and_reports_panics_as_500() {
         let mut poll = mio::Poll::new().unwrap();
         let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
-        let pool = HelperPool::new(2, waker).unwrap();
+        let pool = Helpers::new(Arc::new(HelperPool::new(2).unwrap()), waker);
         let key = |slot| ConnId { slot, serial: 1 };
         pool.submit(
             key(1),
