@@ -1058,7 +1058,10 @@ mod tests {
         // The request line ends with `HTTP/1.2` exactly at the limit; its line end comes after.
         let method = "M".repeat(limits().max_head_bytes - " / HTTP/1.2".len() + 1);
         let input = format!("{method} / HTTP/1.2\r\nHost: a\r\n\r\n");
-        assert_eq!(parse(input.as_bytes()).unwrap_err(), ParseError::HeadTooLarge);
+        assert_eq!(
+            parse(input.as_bytes()).unwrap_err(),
+            ParseError::HeadTooLarge
+        );
         check_every_split(input.as_bytes(), &parse(input.as_bytes()));
     }
 
