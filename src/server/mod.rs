@@ -88,6 +88,8 @@ const MAX_UNSENT_BYTES: u32 = 128 * 1024;
 const LISTEN_BACKLOG: i32 = 1024;
 /// Events taken per poll call.
 const EVENTS_CAPACITY: usize = 1024;
+/// Connection slots a loop keeps when it has no connection left; beyond it, the room goes back.
+const SLAB_KEPT_WHEN_EMPTY: usize = 1024;
 /// Back-off before accepting again after the process ran out of file descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -767,6 +769,11 @@ impl EventLoop {
             conn.transport.say_goodbye();
             conn.recycle(&mut self.shared.buffers);
             self.control.release_connection();
+        }
+        // The slab keeps the room its busiest moment needed (~460 bytes per slot): once every
+        // connection is gone, give a large one back (5,000 closed connections kept 2.2 MiB).
+        if self.conns.is_empty() && self.conns.capacity() > SLAB_KEPT_WHEN_EMPTY {
+            self.conns.shrink_to_fit();
         }
     }
 
