@@ -56,23 +56,25 @@ fn run(config: Config) -> std::io::Result<()> {
     };
     // A missing --root is refused before the address is announced.
     make_app()?;
-    // The first line of stdout, flushed at once: scripts and tests read the address from it
-    // (and the HTTPS address from the second line, when HTTPS is on).
-    let mut stdout = std::io::stdout().lock();
-    writeln!(
-        stdout,
-        "looplight listening on http://{}",
-        server.local_addr()
-    )?;
-    if let Some(tls_addr) = tls_addr {
-        writeln!(stdout, "looplight listening on https://{tls_addr}")?;
-    }
-    stdout.flush()?;
-    drop(stdout);
-    if let (Some(certificate), Some(tls_addr)) = (server.certificate(), tls_addr) {
-        explain_certificate(certificate, tls_addr);
-    }
-    server.run_workers(make_app)
+    let local_addr = server.local_addr();
+    let certificate = server.certificate().cloned();
+    // Announced once every worker listens (see `Server::run_workers`).
+    let listening = || -> std::io::Result<()> {
+        // The first line of stdout, flushed at once: scripts and tests read the address from
+        // it (and the HTTPS address from the second line, when HTTPS is on).
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "looplight listening on http://{local_addr}")?;
+        if let Some(tls_addr) = tls_addr {
+            writeln!(stdout, "looplight listening on https://{tls_addr}")?;
+        }
+        stdout.flush()?;
+        drop(stdout);
+        if let (Some(certificate), Some(tls_addr)) = (&certificate, tls_addr) {
+            explain_certificate(certificate, tls_addr);
+        }
+        Ok(())
+    };
+    server.run_workers(make_app, listening)
 }
 
 /// Makes every allocation of 128 KiB or more a mapping of its own, returned to the system when

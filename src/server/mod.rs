@@ -177,13 +177,22 @@ impl Server {
     /// [`Publisher`](crate::Publisher) (see [`App::with_publisher`]): an event published on
     /// any worker then reaches the streams of all. If `make_app` fails on any worker, none
     /// serves and the first error is returned.
-    pub fn run_workers<F>(self, make_app: F) -> io::Result<()>
+    ///
+    /// `listening` runs once every worker's listener is bound: the moment to announce the
+    /// address. A client told earlier could connect while the first worker's listener was
+    /// the only one, and wait in its backlog whatever the other workers do.
+    pub fn run_workers<F>(
+        self,
+        make_app: F,
+        listening: impl FnOnce() -> io::Result<()>,
+    ) -> io::Result<()>
     where
         F: Fn() -> io::Result<App> + Sync,
     {
         let count = self.config.workers();
         let signals = self.signals();
         let workers = self.into_workers(count, signals)?;
+        listening()?;
         let gate = StartGate::new(count);
         let serve = |worker: Worker| -> io::Result<()> {
             let control = Arc::clone(&worker.control);
