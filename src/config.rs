@@ -135,6 +135,15 @@ pub struct Config {
     #[arg(long, value_name = "COUNT", default_value_t = 0)]
     pub seed_posts: u64,
 
+    /// Serve the metrics (Prometheus text format) at /metrics on the site's addresses.
+    #[arg(long, help_heading = "Metrics")]
+    pub metrics: bool,
+
+    /// Serve the metrics at /metrics on this address of their own (HOST:PORT), so they need
+    /// not be public; /metrics stays off the site's addresses unless --metrics is given too.
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Metrics")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Also serve HTTPS on this address (default 127.0.0.1:8443 when --cert or
     /// --tls-self-signed is given without it).
     #[arg(long, value_name = "HOST:PORT", help_heading = "HTTPS")]

@@ -57,6 +57,7 @@ fn run(config: Config) -> std::io::Result<()> {
     // A missing --root is refused before the address is announced.
     make_app()?;
     let local_addr = server.local_addr();
+    let metrics_addr = server.metrics_addr();
     let certificate = server.certificate().cloned();
     // Announced once every worker listens (see `Server::run_workers`).
     let listening = || -> std::io::Result<()> {
@@ -66,6 +67,9 @@ fn run(config: Config) -> std::io::Result<()> {
         writeln!(stdout, "looplight listening on http://{local_addr}")?;
         if let Some(tls_addr) = tls_addr {
             writeln!(stdout, "looplight listening on https://{tls_addr}")?;
+        }
+        if let Some(metrics_addr) = metrics_addr {
+            writeln!(stdout, "looplight metrics on http://{metrics_addr}/metrics")?;
         }
         stdout.flush()?;
         drop(stdout);

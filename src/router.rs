@@ -36,8 +36,10 @@
 //! ```
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use percent_encoding::percent_decode_str;
 use smallvec::SmallVec;
@@ -49,7 +51,7 @@ use crate::http::response::{IntoResponse, Response};
 use crate::http::status::StatusCode;
 use crate::jobs::{Job, Responder};
 use crate::json::HttpError;
-use crate::static_files::{self, StaticFiles, StaticOptions};
+use crate::static_files::{self, CacheStats, StaticFiles, StaticOptions};
 
 /// How long a browser may cache a CORS preflight answer, in seconds.
 const CORS_MAX_AGE: &str = "600";
@@ -180,6 +182,15 @@ impl Resource {
     }
 }
 
+/// What answered a request: a route's handler (or its 405/OPTIONS), or everything else (static
+/// files, and the errors the router gives itself).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AnsweredBy {
+    Route,
+    #[default]
+    Static,
+}
+
 /// The application: routes, static directories, and the rules for errors and CORS.
 #[derive(Default)]
 pub struct App {
@@ -197,6 +208,8 @@ pub struct App {
     https_redirect: Option<HttpsRedirect>,
     /// The `Strict-Transport-Security` value for responses over TLS.
     hsts: Option<String>,
+    /// What answered the last request (see [`App::answered_by`]).
+    answered_by: Cell<AnsweredBy>,
     /// Helper threads the handlers' jobs need at least (see [`App::needs_helpers`]).
     helpers: usize,
 }
@@ -416,6 +429,19 @@ impl App {
         self
     }
 
+    /// What answered the request [`App::handle`] was last given.
+    pub fn answered_by(&self) -> AnsweredBy {
+        self.answered_by.get()
+    }
+
+    /// The counters of the static directories' file caches (for the metrics).
+    pub fn file_cache_stats(&self) -> Vec<Arc<CacheStats>> {
+        self.static_dirs
+            .iter()
+            .map(|(_, files)| files.cache_stats())
+            .collect()
+    }
+
     /// The helper threads asked for with [`App::needs_helpers`] (0 if none).
     pub fn helpers_needed(&self) -> usize {
         self.helpers
@@ -495,6 +521,7 @@ impl App {
 
     /// Routes to a handler or static directory (the numbered rules of the module docs).
     fn dispatch(&self, request: &Request<'_>) -> Reply {
+        self.answered_by.set(AnsweredBy::Static);
         let path = request.path();
         let json = self.is_json_path(path);
         // 1. Extension methods.
@@ -524,6 +551,7 @@ impl App {
             let Some(params) = resource.matches(path) else {
                 continue;
             };
+            self.answered_by.set(AnsweredBy::Route);
             let request = request.with_params(&params);
             let lookup = if method == Method::Head {
                 Method::Get

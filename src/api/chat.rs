@@ -15,13 +15,14 @@ use crate::http::request::Request;
 use crate::http::response::{IntoResponse, Response};
 use crate::http::status::StatusCode;
 use crate::json::{HttpError, Json, read_json};
+use crate::metrics::PROCESS;
 use crate::store::Message;
 
 use super::auth::authenticate;
 use super::{Answer, Api, char_len, count_param, length_error};
 
 /// The topic every stream subscribes to.
-const TOPIC: &str = "chat";
+pub(crate) const TOPIC: &str = "chat";
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 200;
 const MAX_TEXT_CHARS: usize = 2000;
@@ -116,6 +117,7 @@ pub fn stream(api: &Api, request: &Request<'_>) -> Result<Answer, HttpError> {
 pub fn publish(publisher: &Publisher, messages: &[Message]) {
     for message in messages {
         let id = u64::try_from(message.id).ok();
+        PROCESS.chat_messages_published.inc();
         publisher.publish(TOPIC, id, event_for(message));
     }
 }

@@ -30,6 +30,7 @@ use crate::http::response::Response;
 use crate::http::status::StatusCode;
 use crate::jobs::Responder;
 use crate::json::{HttpError, Json, json_response};
+use crate::metrics::PROCESS;
 use crate::router::{App, Reply};
 use crate::store::{self, AfterCommit, Db, Store, Target};
 use crate::{Config, IntoResponse};
@@ -142,6 +143,9 @@ impl Api {
                         if let (Some(publisher), Some((topic, id, event))) =
                             (publisher, written.publish)
                         {
+                            if topic == chat::TOPIC {
+                                PROCESS.chat_messages_published.inc();
+                            }
                             publisher.publish(topic, Some(id), event);
                         }
                         responder.respond(written.response);

@@ -119,6 +119,21 @@ struct Buffered {
     consumed: usize,
 }
 
+/// What a connection is doing (see [`Conn::activity`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    /// Kept alive between requests, nothing buffered either way.
+    Idle,
+    /// Part of a request (head or body) has arrived.
+    Reading,
+    /// A helper is computing the answer.
+    Waiting,
+    /// A response is going out (or the connection is closing after one).
+    Writing,
+    /// An event stream is open.
+    Streaming,
+}
+
 /// What [`Conn::wants_input`] asks the caller to read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Input {
@@ -164,10 +179,13 @@ pub struct Exchange<'a> {
     pub status: StatusCode,
     /// Body bytes sent (0 for HEAD and event streams).
     pub body_bytes: u64,
+    /// When the request's first byte arrived (the caller's clock, as given to
+    /// [`Conn::received`]); `None` for input that was not a request.
+    pub started: Option<Instant>,
 }
 
 /// The request line as logged.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestLine<'a> {
     pub method: &'a str,
     pub target: &'a str,
@@ -273,6 +291,19 @@ impl Conn {
     /// Whether an event stream is open.
     pub fn is_streaming(&self) -> bool {
         matches!(self.phase, Phase::Streaming { .. })
+    }
+
+    /// What the connection is doing, in the few words an operator counts connections by.
+    pub fn activity(&self) -> Activity {
+        match self.phase {
+            Phase::Head if self.read_buf.is_empty() && !self.has_output() => Activity::Idle,
+            Phase::Head | Phase::Body { .. } | Phase::Chunked { .. } if !self.has_output() => {
+                Activity::Reading
+            }
+            Phase::Dispatched(_) | Phase::Waiting(_) => Activity::Waiting,
+            Phase::Streaming { .. } => Activity::Streaming,
+            _ => Activity::Writing,
+        }
     }
 
     /// Whether the client finished sending.
@@ -580,6 +611,7 @@ impl Conn {
             request: None,
             status: response.status(),
             body_bytes: response.body().len(),
+            started: None,
         });
         let body = self.queue(response, false, Version::Http11, env);
         self.phase = Phase::Closing;
@@ -728,6 +760,7 @@ impl Conn {
             }),
             status,
             body_bytes,
+            started: self.request_started,
         }
     }
 
@@ -1232,7 +1265,17 @@ mod tests {
                 date: &self.date,
                 buffers: &mut self.buffers,
             };
-            let record = |exchange: &Exchange<'_>| log.push(format!("{exchange:?}"));
+            // When a request started depends on the clock the harness started at: the log
+            // keeps whether it is known, so that runs compare equal.
+            let record = |exchange: &Exchange<'_>| {
+                let started = exchange.started.is_some();
+                let exchange = Exchange {
+                    request: exchange.request.clone(),
+                    started: None,
+                    ..*exchange
+                };
+                log.push(format!("{exchange:?}, started: {started}"));
+            };
             match answer {
                 Answer::Now(response) => self.conn.respond(response, &mut env, record),
                 Answer::Defer => self.conn.defer(),

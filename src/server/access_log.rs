@@ -46,6 +46,7 @@ impl AccessLog {
             request,
             status,
             body_bytes,
+            ..
         } = exchange;
         let buf = &mut self.buf;
         // Writing into a Vec cannot fail.
@@ -160,11 +161,13 @@ mod tests {
             request: Some(request),
             status: StatusCode::OK,
             body_bytes: 12,
+            started: None,
         };
         let rejected = Exchange {
             request: None,
             status: StatusCode::BAD_REQUEST,
             body_bytes: 0,
+            started: None,
         };
         log.record([127, 0, 0, 1].into(), &date, &answered);
         log.record([127, 0, 0, 1].into(), &date, &rejected);

@@ -40,6 +40,7 @@ use crate::http::status::StatusCode;
 use crate::jobs::{Job, Outcome, Responder};
 use crate::router::{App, Reply};
 use crate::server::access_log::AccessLog;
+use crate::server::metrics::{ConnState, Endpoint, RequestKind, WorkerMetrics};
 use crate::server::pool::Helpers;
 use crate::server::topics::Topics;
 use crate::server::transport::{self, Transport};
@@ -86,6 +87,10 @@ pub struct Ctx<'a> {
     pub buffers: &'a mut BufferPool,
     pub pool: &'a Helpers,
     pub topics: &'a mut Topics,
+    /// This loop's counters.
+    pub metrics: &'a WorkerMetrics,
+    /// The metrics endpoint, when it is on.
+    pub endpoint: Option<&'a Endpoint>,
     pub now: Instant,
 }
 
@@ -100,19 +105,24 @@ impl Ctx<'_> {
         }
     }
 
-    /// What the HTTP connection borrows for one call that answers a request, and the access
-    /// log's entry point for the exchange (from `peer`).
-    fn env_and_log(&mut self, peer: IpAddr) -> (Env<'_>, impl FnOnce(&Exchange<'_>) + '_) {
-        let date = self.date;
+    /// What the HTTP connection borrows for one call that answers a request, and where the
+    /// exchange (from `peer`, answered by `kind`) is recorded: the access log and the metrics.
+    fn env_and_log(
+        &mut self,
+        peer: IpAddr,
+        kind: RequestKind,
+    ) -> (Env<'_>, impl FnOnce(&Exchange<'_>) + '_) {
+        let (date, now, metrics) = (self.date, self.now, self.metrics);
         let log = &mut *self.log;
         let env = Env {
-            now: self.now,
+            now,
             settings: self.settings,
             date,
             buffers: &mut *self.buffers,
         };
         (env, move |exchange: &Exchange<'_>| {
-            log.record(peer, date, exchange)
+            log.record(peer, date, exchange);
+            metrics.record(exchange, kind, now);
         })
     }
 }
@@ -132,10 +142,27 @@ pub struct Conn {
     writable: bool,
     /// The poller reported the peer's FIN (or an error): read until EOF is seen.
     peer_hung_up: bool,
+    /// Accepted on the metrics listener (`--metrics-addr`): only the metrics are served.
+    metrics_only: bool,
+    /// What answered the request being answered (for its duration's label).
+    answered_by: RequestKind,
+    /// What the metrics count this connection as, once the loop has counted it.
+    pub counted_as: Option<ConnState>,
 }
 
 impl Conn {
     pub fn new(transport: Transport, peer: SocketAddr, id: ConnId, now: Instant) -> Conn {
+        Conn::accepted_on(transport, peer, id, now, false)
+    }
+
+    /// A connection accepted on the metrics listener (`metrics_only`) or a site's.
+    pub fn accepted_on(
+        transport: Transport,
+        peer: SocketAddr,
+        id: ConnId,
+        now: Instant,
+        metrics_only: bool,
+    ) -> Conn {
         let secure = transport.is_secure();
         Conn {
             transport,
@@ -147,7 +174,26 @@ impl Conn {
             readable: true,
             writable: true,
             peer_hung_up: false,
+            metrics_only,
+            answered_by: RequestKind::Static,
+            counted_as: None,
         }
+    }
+
+    /// What the metrics count this connection as now: in its TLS handshake, or what the HTTP
+    /// connection is doing.
+    pub fn state(&self) -> ConnState {
+        if self.transport.is_handshaking() {
+            ConnState::HANDSHAKE
+        } else {
+            ConnState::of(self.http.activity())
+        }
+    }
+
+    /// Whether the connection speaks TLS (a client that sent plain HTTP to the TLS port was
+    /// answered in plain HTTP: its handshake failed).
+    pub fn is_secure(&self) -> bool {
+        self.transport.is_secure()
     }
 
     /// Records a readiness event.
@@ -263,7 +309,7 @@ impl Conn {
         }
         match self.http.wants_input() {
             Input::Request => self.read_requests(ctx),
-            Input::Discard => self.discard_input(),
+            Input::Discard => self.discard_input(ctx),
             Input::Nothing => Ok(false),
         }
     }
@@ -284,6 +330,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.http.received(n, ctx.now);
+                    ctx.metrics.received_bytes.add(n as u64);
                     arrived = true;
                     // A short read drained the socket: skip the read that would only say
                     // WouldBlock (a syscall per request). Edge-triggered epoll reports any
@@ -308,7 +355,7 @@ impl Conn {
     }
 
     /// Reads and discards input (see [`Input::Discard`]). Returns whether anything happened.
-    fn discard_input(&mut self) -> io::Result<bool> {
+    fn discard_input(&mut self, ctx: &mut Ctx<'_>) -> io::Result<bool> {
         let mut any = false;
         let mut scratch = [0; DISCARD_CHUNK];
         loop {
@@ -319,6 +366,7 @@ impl Conn {
                 }
                 Ok(n) => {
                     any = true;
+                    ctx.metrics.received_bytes.add(n as u64);
                     if self.http.discarded(n).is_err() {
                         return Err(io::ErrorKind::InvalidData.into());
                     }
@@ -340,18 +388,23 @@ impl Conn {
     fn process(&mut self, ctx: &mut Ctx<'_>, budget: &mut usize) -> bool {
         let mut changed = false;
         while *budget > 0 {
-            let reply = match self.http.next(&mut ctx.env()) {
+            let metrics_only = self.metrics_only;
+            let (reply, answered_by) = match self.http.next(&mut ctx.env()) {
                 Next::Nothing { advanced } => return changed || advanced,
                 Next::Request(request) => {
                     *budget -= 1;
-                    call_app(ctx.app, &request)
+                    route(ctx, &request, metrics_only)
                 }
-                Next::Reject(rejection) => Reply::Now(ctx.app.error_for_path(
-                    rejection.status,
-                    rejection.path,
-                    self.transport.is_secure(),
-                )),
+                Next::Reject(rejection) => (
+                    Reply::Now(ctx.app.error_for_path(
+                        rejection.status,
+                        rejection.path,
+                        self.transport.is_secure(),
+                    )),
+                    RequestKind::Static,
+                ),
             };
+            self.answered_by = answered_by;
             self.act_on(reply, ctx);
             changed = true;
         }
@@ -377,7 +430,7 @@ impl Conn {
 
     /// Sends `response` for the request being answered, and logs the exchange.
     fn answer(&mut self, response: Response, ctx: &mut Ctx<'_>) {
-        let (mut env, log) = ctx.env_and_log(self.http.peer().ip());
+        let (mut env, log) = ctx.env_and_log(self.http.peer().ip(), self.answered_by);
         self.http.respond(response, &mut env, log);
     }
 
@@ -394,15 +447,20 @@ impl Conn {
             Outcome::Response(response) => self.answer(response, ctx),
             Outcome::Stream(stream) => self.start_stream(stream, ctx),
             Outcome::Retry => {
-                let reply = match self.http.request_again() {
-                    Next::Request(request) => call_app(ctx.app, &request),
-                    Next::Reject(rejection) => Reply::Now(ctx.app.error_for_path(
-                        rejection.status,
-                        rejection.path,
-                        self.transport.is_secure(),
-                    )),
+                let metrics_only = self.metrics_only;
+                let (reply, answered_by) = match self.http.request_again() {
+                    Next::Request(request) => route(ctx, &request, metrics_only),
+                    Next::Reject(rejection) => (
+                        Reply::Now(ctx.app.error_for_path(
+                            rejection.status,
+                            rejection.path,
+                            self.transport.is_secure(),
+                        )),
+                        RequestKind::Static,
+                    ),
                     Next::Nothing { .. } => unreachable!("request_again() handed out nothing"),
                 };
+                self.answered_by = answered_by;
                 self.act_on(reply, ctx);
             }
         }
@@ -432,7 +490,7 @@ impl Conn {
             first.extend_from_slice(event);
             last_id = Some(*id);
         }
-        let (mut env, log) = ctx.env_and_log(self.http.peer().ip());
+        let (mut env, log) = ctx.env_and_log(self.http.peer().ip(), RequestKind::Stream);
         let opened = self
             .http
             .open_stream(response, &first, last_id, &mut env, log);
@@ -453,7 +511,7 @@ impl Conn {
             StatusCode::BAD_REQUEST,
             "400 Bad Request: this port speaks HTTPS, use an https:// URL\n",
         );
-        let (mut env, log) = ctx.env_and_log(self.http.peer().ip());
+        let (mut env, log) = ctx.env_and_log(self.http.peer().ip(), RequestKind::Static);
         self.http.answer_and_close(response, &mut env, log);
     }
 
@@ -508,6 +566,7 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.http.sent(n, ctx.now);
+                    ctx.metrics.sent_bytes.add(n as u64);
                     *budget = budget.saturating_sub(n);
                     wrote = true;
                 }
@@ -531,7 +590,7 @@ impl Conn {
                 Ok(()) => {
                     self.http.linger(ctx.now, ctx.buffers);
                     self.readable = true;
-                    match self.discard_input() {
+                    match self.discard_input(ctx) {
                         Ok(_) if !self.http.peer_closed() => Flow::Open,
                         _ => Flow::Close,
                     }
@@ -554,6 +613,18 @@ impl Conn {
 
 /// Calls the app for `request`. A panicking handler costs its own request a 500, nothing more;
 /// so does a handler that asks to prepare a request it was already prepared for (a bug).
+/// The metrics endpoint's answer to `request` if it is the endpoint's to give (every request
+/// on the metrics listener, `metrics_only`), else the app's; and what answered it.
+fn route(ctx: &Ctx<'_>, request: &Request<'_>, metrics_only: bool) -> (Reply, RequestKind) {
+    if let Some(endpoint) = ctx.endpoint
+        && let Some(response) = endpoint.answer(request, metrics_only)
+    {
+        return (Reply::Now(response), RequestKind::Static);
+    }
+    let reply = call_app(ctx.app, request);
+    (reply, RequestKind::answered_by(ctx.app.answered_by()))
+}
+
 fn call_app(app: &App, request: &Request<'_>) -> Reply {
     let internal_error = || {
         Reply::Now(app.error_for_path(

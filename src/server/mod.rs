@@ -37,6 +37,7 @@
 
 pub mod access_log;
 pub mod conn;
+pub mod metrics;
 pub mod pool;
 pub mod timers;
 pub mod tls;
@@ -67,6 +68,7 @@ use crate::http::date::DateCache;
 use crate::router::App;
 use access_log::AccessLog;
 use conn::{Conn, ConnId, Ctx, Flow};
+use metrics::{ConnState, Endpoint, Registry, WorkerMetrics};
 use pool::{HelperPool, Helpers};
 use timers::Timers;
 use tls::{CertificateInfo, TlsSettings};
@@ -77,6 +79,7 @@ const LISTENER: Token = Token(usize::MAX - 1);
 const SIGNALS: Token = Token(usize::MAX - 2);
 const WAKER: Token = Token(usize::MAX - 3);
 const TLS_LISTENER: Token = Token(usize::MAX - 4);
+const METRICS_LISTENER: Token = Token(usize::MAX - 5);
 /// Unsent bytes the kernel may hold per socket (TCP_NOTSENT_LOWAT, inherited by accepted
 /// sockets from the listener). Without it the kernel grows each send buffer to megabytes:
 /// 1,000 slow readers queued ~2.2 GB of kernel memory and starved every other socket. Bytes
@@ -98,7 +101,20 @@ pub struct Server {
     listener: TcpListener,
     local_addr: SocketAddr,
     tls: Option<TlsListener>,
+    /// `--metrics-addr`'s listener and the address it got.
+    metrics: Option<(TcpListener, SocketAddr)>,
     config: Config,
+}
+
+/// Which listener a connection came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listening {
+    /// The site, over plain HTTP.
+    Http,
+    /// The site, over HTTPS.
+    Https,
+    /// `--metrics-addr`: only the metrics.
+    Metrics,
 }
 
 /// The HTTPS listener and the certificate its connections are served with.
@@ -135,12 +151,29 @@ impl Server {
             }
             _ => None,
         };
+        // One listener, on worker 0: a scrape sums every worker's counters wherever it lands.
+        let metrics = match config.metrics_addr {
+            Some(addr) => {
+                let socket = listen(addr, false).map_err(|error| {
+                    io::Error::new(error.kind(), format!("--metrics-addr {addr}: {error}"))
+                })?;
+                let addr = socket.local_addr()?;
+                Some((socket, addr))
+            }
+            None => None,
+        };
         Ok(Server {
             listener,
             local_addr,
             tls,
+            metrics,
             config,
         })
+    }
+
+    /// The metrics address actually bound, with `--metrics-addr`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The address actually bound (useful with port 0).
@@ -271,6 +304,7 @@ impl Server {
             listener,
             local_addr,
             tls,
+            metrics,
             config,
         } = self;
         let (tls_socket, tls_settings) = match tls {
@@ -302,9 +336,11 @@ impl Server {
             tls: tls_settings.map(Mutex::new),
             tls_generation: AtomicU64::new(0),
             wakers: wakers.clone(),
+            registry: Arc::default(),
         });
         let pool = Arc::new(HelperPool::new(config.helpers())?);
         let mut signals = Some(Signals::new(signals)?);
+        let mut metrics_listener = metrics.map(|(socket, _)| socket);
         let workers = polls
             .into_iter()
             .zip(wakers)
@@ -318,6 +354,7 @@ impl Server {
                     listener,
                     tls_listener,
                     signals: signals.take(),
+                    metrics_listener: metrics_listener.take(),
                     control: Arc::clone(&control),
                     pool: Arc::clone(&pool),
                     config: config.clone(),
@@ -392,6 +429,8 @@ struct Worker {
     tls_listener: Option<TcpListener>,
     /// The process's signals: worker 0 receives them for all.
     signals: Option<Signals>,
+    /// `--metrics-addr`'s listener: worker 0's.
+    metrics_listener: Option<TcpListener>,
     control: Arc<Control>,
     pool: Arc<HelperPool>,
     config: Config,
@@ -414,6 +453,8 @@ struct Control {
     tls_generation: AtomicU64,
     /// Every worker's waker, to tell them all.
     wakers: Vec<Arc<Waker>>,
+    /// Every worker's metrics, for the scrape.
+    registry: Arc<Registry>,
 }
 
 impl Control {
@@ -482,9 +523,10 @@ impl Control {
 /// The loop's state; see the module docs for one tick.
 struct EventLoop {
     poll: Poll,
-    /// `None` once shutting down (both listeners).
+    /// `None` once shutting down (every listener).
     listener: Option<TcpListener>,
     tls_listener: Option<TcpListener>,
+    metrics_listener: Option<TcpListener>,
     /// The certificate new HTTPS connections get, and the reload it came from.
     tls: Option<(Arc<rustls::ServerConfig>, u64)>,
     /// Worker 0's: the process's signals.
@@ -518,6 +560,7 @@ impl EventLoop {
             mut listener,
             mut tls_listener,
             mut signals,
+            mut metrics_listener,
             control,
             pool,
             config,
@@ -533,18 +576,32 @@ impl EventLoop {
             poll.registry()
                 .register(signals, SIGNALS, Interest::READABLE)?;
         }
+        if let Some(socket) = &mut metrics_listener {
+            poll.registry()
+                .register(socket, METRICS_LISTENER, Interest::READABLE)?;
+        }
         pool.ensure_threads(app.helpers_needed())?;
+        let metrics = Arc::new(WorkerMetrics::default());
+        control
+            .registry
+            .register(Arc::clone(&metrics), app.file_cache_stats());
+        let endpoint = (config.metrics || config.metrics_addr.is_some())
+            .then(|| Endpoint::new(Arc::clone(&control.registry), config.metrics));
+        let mut shared = Shared::with_pool(app, config, waker, pool);
+        shared.metrics = metrics;
+        shared.endpoint = endpoint;
         Ok(EventLoop {
             poll,
             listener: Some(listener),
             tls_listener,
+            metrics_listener,
             tls: control.tls_config(),
             signals,
             shutdowns_seen: 0,
             control,
             conns: Slab::new(),
             timers: Timers::default(),
-            shared: Shared::with_pool(app, config, waker, pool),
+            shared,
             now: Instant::now(),
             next_serial: 0,
             accepted: 0,
@@ -573,8 +630,9 @@ impl EventLoop {
             // 3. Events.
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept(false),
-                    TLS_LISTENER => self.accept(true),
+                    LISTENER => self.accept(Listening::Http),
+                    TLS_LISTENER => self.accept(Listening::Https),
+                    METRICS_LISTENER => self.accept(Listening::Metrics),
                     SIGNALS => self.on_signal(),
                     // Jobs finished, events were published off the loop, or another
                     // worker passed on a signal.
@@ -645,21 +703,22 @@ impl EventLoop {
         .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    /// Accepts from both listeners: once there is room again, or after the back-off.
+    /// Accepts from every listener: once there is room again, or after the back-off.
     fn accept_all(&mut self) {
         self.accept_blocked = false;
-        self.accept(false);
-        self.accept(true);
+        self.accept(Listening::Http);
+        self.accept(Listening::Https);
+        self.accept(Listening::Metrics);
     }
 
-    /// Accepts from the plain or the TLS listener until `WouldBlock`, the connection limit,
-    /// or descriptor exhaustion (which set `accept_blocked`: clients may be left waiting).
-    fn accept(&mut self, secure: bool) {
+    /// Accepts from one listener until `WouldBlock`, the connection limit, or descriptor
+    /// exhaustion (which set `accept_blocked`: clients may be left waiting).
+    fn accept(&mut self, from: Listening) {
         loop {
-            let listener = if secure {
-                &self.tls_listener
-            } else {
-                &self.listener
+            let listener = match from {
+                Listening::Http => &self.listener,
+                Listening::Https => &self.tls_listener,
+                Listening::Metrics => &self.metrics_listener,
             };
             let Some(listener) = listener else {
                 return;
@@ -675,7 +734,9 @@ impl EventLoop {
             }
             match accepted {
                 Ok((socket, peer)) => {
-                    if !self.open(socket, peer, secure) {
+                    self.shared.metrics.accepted.inc();
+                    if !self.open(socket, peer, from) {
+                        self.shared.metrics.refused.inc();
                         self.control.release_connection();
                     }
                 }
@@ -694,7 +755,8 @@ impl EventLoop {
 
     /// Registers a new connection and drives it at once: its request (or TLS handshake) is
     /// often already here. False if it could not be registered (the socket is closed).
-    fn open(&mut self, mut socket: TcpStream, peer: SocketAddr, secure: bool) -> bool {
+    fn open(&mut self, mut socket: TcpStream, peer: SocketAddr, from: Listening) -> bool {
+        let secure = from == Listening::Https;
         // Small responses must not wait for Nagle's algorithm.
         let _ = socket.set_nodelay(true);
         if secure {
@@ -723,7 +785,17 @@ impl EventLoop {
             slot,
             serial: self.next_serial,
         };
-        entry.insert(Conn::new(transport, peer, id, self.now));
+        let metrics_only = from == Listening::Metrics;
+        let conn = entry.insert(Conn::accepted_on(
+            transport,
+            peer,
+            id,
+            self.now,
+            metrics_only,
+        ));
+        // Counted before it runs: a TLS client that fails in its first turn (plain HTTP to
+        // the TLS port) has then been counted in its handshake.
+        count_state(&self.shared.metrics, conn);
         self.drive(slot);
         true
     }
@@ -749,6 +821,7 @@ impl EventLoop {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
+        count_state(&self.shared.metrics, conn);
         let interest = conn.interest();
         if interest != conn.registered {
             if self
@@ -775,6 +848,7 @@ impl EventLoop {
     fn close(&mut self, slot: usize) {
         // Dropping the socket closes it, which also removes it from the epoll set.
         if let Some(mut conn) = self.conns.try_remove(slot) {
+            count_closed(&self.shared.metrics, &conn);
             conn.transport.say_goodbye();
             conn.recycle(&mut self.shared.buffers);
             self.control.release_connection();
@@ -890,9 +964,13 @@ impl EventLoop {
             return;
         }
         self.shutdown_deadline = Some(self.now + self.shared.config.shutdown_timeout);
-        for mut listener in [self.listener.take(), self.tls_listener.take()]
-            .into_iter()
-            .flatten()
+        for mut listener in [
+            self.listener.take(),
+            self.tls_listener.take(),
+            self.metrics_listener.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             let _ = self.poll.registry().deregister(&mut listener);
         }
@@ -921,6 +999,10 @@ pub(crate) struct Shared {
     /// What the app's publisher delivers to this loop.
     inbox: Arc<Inbox>,
     topics: Topics,
+    /// This loop's counters (registered with the workers' `Registry`).
+    metrics: Arc<WorkerMetrics>,
+    /// The metrics endpoint, with `--metrics` or `--metrics-addr`.
+    endpoint: Option<Endpoint>,
 }
 
 impl Shared {
@@ -945,6 +1027,8 @@ impl Shared {
             inbox: app.publisher().subscribe(Arc::clone(&waker)),
             pool: Helpers::new(pool, waker),
             topics: Topics::default(),
+            metrics: Arc::default(),
+            endpoint: None,
             app,
             config,
         }
@@ -960,8 +1044,41 @@ impl Shared {
             buffers: &mut self.buffers,
             pool: &self.pool,
             topics: &mut self.topics,
+            metrics: &self.metrics,
+            endpoint: self.endpoint.as_ref(),
             now,
         }
+    }
+}
+
+/// Counts `conn` by what it does now.
+fn count_state(metrics: &WorkerMetrics, conn: &mut Conn) {
+    let state = conn.state();
+    if conn.counted_as == Some(state) {
+        return;
+    }
+    count_handshake_end(metrics, conn);
+    metrics.track(conn.counted_as, Some(state));
+    conn.counted_as = Some(state);
+}
+
+/// Counts `conn` gone.
+fn count_closed(metrics: &WorkerMetrics, conn: &Conn) {
+    count_handshake_end(metrics, conn);
+    metrics.track(conn.counted_as, None);
+}
+
+/// Counts the TLS handshake of a connection counted in its handshake until now, which has
+/// moved on or closed: completed, or failed (closed during it, or a client that sent plain
+/// HTTP to the TLS port, answered without TLS). A whole exchange may happen in one turn.
+fn count_handshake_end(metrics: &WorkerMetrics, conn: &Conn) {
+    if conn.counted_as != Some(ConnState::HANDSHAKE) {
+        return;
+    }
+    if conn.is_secure() && conn.state() != ConnState::HANDSHAKE {
+        metrics.tls_handshakes.inc();
+    } else {
+        metrics.tls_handshake_failures.inc();
     }
 }
 
@@ -1106,6 +1223,7 @@ mod tests {
             tls: None,
             tls_generation: AtomicU64::new(0),
             wakers: Vec::new(),
+            registry: Arc::default(),
         });
         // Two workers race for the last places: exactly three are given.
         let reserved: usize = (0..2)
@@ -1220,7 +1338,7 @@ mod tests {
         event_loop.now = Instant::now();
         for event in events.iter() {
             match event.token() {
-                LISTENER => event_loop.accept(false),
+                LISTENER => event_loop.accept(Listening::Http),
                 WAKER => event_loop.finish_jobs(),
                 SIGNALS | TLS_LISTENER => {}
                 Token(slot) => {

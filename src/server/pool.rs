@@ -14,10 +14,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
+use std::time::Instant;
 
 use mio::Waker;
 
 use crate::jobs::{Job, Outcome, Responder};
+use crate::metrics::PROCESS;
 use crate::server::conn::ConnId;
 
 /// Scheduling niceness of helper threads (0 is the loop's; 19 the lowest priority).
@@ -118,6 +120,7 @@ impl Helpers {
     /// Queues `job` for the connection identified by `key`.
     pub fn submit(&self, key: ConnId, job: Job) {
         if let Some(tasks) = &self.pool.tasks {
+            PROCESS.helper_queue_depth.inc();
             // The threads outlive the sender, so this cannot fail while the pool exists.
             let _ = tasks.send(Task {
                 key,
@@ -161,9 +164,12 @@ fn run_helper(tasks: &Mutex<Receiver<Task>>) {
         else {
             return; // The pool is gone.
         };
+        PROCESS.helper_queue_depth.dec();
         let responder = Responder::new(key, results, waker);
+        let started = Instant::now();
         // A panic drops the responder, which answers 500; the thread goes on.
         let _ = catch_unwind(AssertUnwindSafe(|| job(responder)));
+        PROCESS.helper_job_seconds.observe(started.elapsed());
     }
 }
 

@@ -108,6 +108,13 @@ impl Transport {
         self.tls.is_some()
     }
 
+    /// Whether a TLS handshake is still going on.
+    pub fn is_handshaking(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|tls| tls.session.is_handshaking())
+    }
+
     /// Goes on in plain TCP: for answering a plain-HTTP client on the TLS port.
     pub fn drop_tls(&mut self) {
         self.tls = None;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use super::encoding::{Coding, Compressed};
 use super::root::{Root, status_for};
 use crate::http::status::StatusCode;
+use crate::metrics::{Counter, Gauge, OneWriter};
 
 /// How long a cached answer is trusted without looking at the disk.
 pub const REVALIDATE_AFTER: Duration = Duration::from_secs(1);
@@ -170,6 +171,18 @@ pub struct FileCache {
     budget: usize,
     used: usize,
     clock: u64,
+    stats: Arc<CacheStats>,
+}
+
+/// What a file cache counts, for the metrics; only the cache's loop writes it.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Lookups answered from memory.
+    pub hits: Counter<OneWriter>,
+    /// Lookups that went to the file system.
+    pub misses: Counter<OneWriter>,
+    /// Memory charged against the budget: file bytes and entries.
+    pub bytes: Gauge<OneWriter>,
 }
 
 impl FileCache {
@@ -179,7 +192,13 @@ impl FileCache {
             budget,
             used: 0,
             clock: 0,
+            stats: Arc::default(),
         }
+    }
+
+    /// The cache's counters.
+    pub fn stats(&self) -> Arc<CacheStats> {
+        Arc::clone(&self.stats)
     }
 
     /// Resolves `relative` beneath `root`, from memory when the entry is fresh.
@@ -189,11 +208,13 @@ impl FileCache {
             && now.duration_since(entry.checked_at) < REVALIDATE_AFTER
         {
             entry.last_used = self.clock;
+            self.stats.hits.inc();
             return Lookup {
                 resolved: entry.resolved.clone(),
                 file: None,
             };
         }
+        self.stats.misses.inc();
         let (resolved, file) = self.check(root, relative);
         let cacheable = match &resolved {
             Resolved::File(info) => info.bytes.is_some(),
@@ -222,6 +243,7 @@ impl FileCache {
             );
             self.evict_if_over_budget();
         }
+        self.stats.bytes.set(self.used as i64);
         Lookup {
             resolved,
             file: if cacheable { None } else { file },

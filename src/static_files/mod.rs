@@ -29,6 +29,8 @@ mod listing;
 pub(crate) mod range;
 pub(crate) mod root;
 
+/// What the file cache counts (for the metrics).
+pub use cache::CacheStats;
 /// URL path → relative file path (public for the benches).
 pub use root::sanitize;
 
@@ -160,6 +162,11 @@ impl StaticFiles {
             sidecar_name: RefCell::default(),
             options,
         })
+    }
+
+    /// The file cache's counters.
+    pub fn cache_stats(&self) -> Arc<CacheStats> {
+        self.cache.borrow().stats()
     }
 
     /// The canonical path of the root directory.

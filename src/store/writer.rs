@@ -15,9 +15,11 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::Receiver;
+use std::time::Instant;
 
 use super::sqlite::Sqlite;
 use super::{Error, Store};
+use crate::metrics::PROCESS;
 
 /// Most writes committed in one transaction.
 pub const MAX_GROUP: usize = 64;
@@ -44,6 +46,7 @@ pub fn run(store: &mut Sqlite, tasks: &Receiver<WriteTask>) {
 
 /// Steps 2–4 for one group.
 fn commit_group(store: &mut Sqlite, group: Vec<WriteTask>) {
+    let started = Instant::now();
     if store.conn.execute_batch("BEGIN IMMEDIATE").is_err() {
         return; // Dropped unrun: each task's responder answers 500.
     }
@@ -72,6 +75,7 @@ fn commit_group(store: &mut Sqlite, group: Vec<WriteTask>) {
     if !committed {
         let _ = store.conn.execute_batch("ROLLBACK");
     }
+    PROCESS.db_write_seconds.observe(started.elapsed());
     for after in after_commit {
         after(committed);
     }
