@@ -135,6 +135,11 @@ pub struct Config {
     #[arg(long, value_name = "COUNT", default_value_t = 0)]
     pub seed_posts: u64,
 
+    /// Run as this user once the listeners are bound (so that ports below 1024 can be used
+    /// as root): the database files are handed to it, its groups taken, and root given up.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
     /// Serve the metrics (Prometheus text format) at /metrics on the site's addresses.
     #[arg(long, help_heading = "Metrics")]
     pub metrics: bool,

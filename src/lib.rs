@@ -56,6 +56,7 @@ pub mod http;
 pub mod jobs;
 pub mod json;
 pub mod metrics;
+pub mod privileges;
 pub mod router;
 pub mod server;
 pub mod static_files;

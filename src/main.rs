@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use looplight::api::ApiSettings;
+use looplight::privileges;
 use looplight::server::tls::CertificateInfo;
+use looplight::store::Target;
 use looplight::{App, Config, Publisher, Server};
 
 fn main() -> ExitCode {
@@ -34,7 +36,25 @@ fn run(config: Config) -> std::io::Result<()> {
         .map_err(|error| std::io::Error::other(format!("--db {}: {error}", config.db.display())))?;
     let (redirect_http, hsts) = (config.redirect_http, config.hsts);
     let (root, static_options) = (config.root.clone(), config.static_options());
+    let user = config.user.clone();
+    let db_files = match config.db_target() {
+        Target::Sqlite(path) => privileges::sqlite_files(&path),
+        Target::Postgres(_) => Vec::new(),
+    };
     let server = Server::bind(config)?;
+    // Root is needed only to bind (ports below 1024); the rest runs as --user.
+    match user {
+        Some(name) => privileges::Account::named(&name)
+            .and_then(|account| account.become_it(&db_files))
+            .map_err(|error| {
+                std::io::Error::new(error.kind(), format!("--user {name}: {error}"))
+            })?,
+        None if privileges::running_as_root() => eprintln!(
+            "looplight: warning: serving as root; --user NAME gives root up once the listeners \
+             are bound"
+        ),
+        None => {}
+    }
     let tls_addr = server.tls_addr();
     // Each worker builds its own app (routes and file cache are the worker's own).
     let make_app = || -> std::io::Result<App> {

@@ -170,7 +170,10 @@ impl<W: Writers> Histogram<W> {
     /// Counts one observation of `duration`.
     #[inline]
     pub fn observe(&self, duration: Duration) {
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        let nanos = duration
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(duration.subsec_nanos()));
         if let Some(bucket) = DURATION_BOUNDS_NANOS
             .iter()
             .position(|&bound| nanos <= bound)

@@ -44,6 +44,8 @@ mod limits;
 mod metrics;
 #[path = "suite/pages.rs"]
 mod pages;
+#[path = "suite/privileges.rs"]
+mod privileges;
 #[path = "suite/scale_out.rs"]
 mod scale_out;
 #[path = "suite/static_files.rs"]

@@ -615,6 +615,7 @@ impl Conn {
 /// so does a handler that asks to prepare a request it was already prepared for (a bug).
 /// The metrics endpoint's answer to `request` if it is the endpoint's to give (every request
 /// on the metrics listener, `metrics_only`), else the app's; and what answered it.
+#[inline]
 fn route(ctx: &Ctx<'_>, request: &Request<'_>, metrics_only: bool) -> (Reply, RequestKind) {
     if let Some(endpoint) = ctx.endpoint
         && let Some(response) = endpoint.answer(request, metrics_only)

@@ -103,6 +103,10 @@ pub struct Server {
     tls: Option<TlsListener>,
     /// `--metrics-addr`'s listener and the address it got.
     metrics: Option<(TcpListener, SocketAddr)>,
+    /// The other workers' listeners (plain, and TLS if on), bound with the first: all are
+    /// bound before `--user` gives up root, since SO_REUSEPORT lets only sockets of the same
+    /// user share a port.
+    more_listeners: Vec<(TcpListener, Option<TcpListener>)>,
     config: Config,
 }
 
@@ -127,8 +131,8 @@ struct TlsListener {
 impl Server {
     /// Binds `config.addr`, and `config.tls_listen_addr()` with its certificate loaded (or
     /// generated) if HTTPS is on. Raises the open-file limit to its hard maximum first, since
-    /// every connection is a descriptor. With more than one worker the sockets allow
-    /// SO_REUSEPORT, for the other workers' listeners (bound by [`Server::run_workers`]).
+    /// every connection is a descriptor. With more than one worker, every worker's listeners
+    /// are bound here, on one address with SO_REUSEPORT.
     pub fn bind(config: Config) -> io::Result<Server> {
         config
             .check()
@@ -162,11 +166,20 @@ impl Server {
             }
             None => None,
         };
+        let mut more_listeners = Vec::new();
+        for _ in 1..config.workers() {
+            let tls_listener = match &tls {
+                Some(tls) => Some(listen(tls.local_addr, true)?),
+                None => None,
+            };
+            more_listeners.push((listen(local_addr, true)?, tls_listener));
+        }
         Ok(Server {
             listener,
             local_addr,
             tls,
             metrics,
+            more_listeners,
             config,
         })
     }
@@ -296,7 +309,7 @@ impl Server {
         }
     }
 
-    /// Binds the listeners of `count - 1` more workers next to ours (SO_REUSEPORT: the kernel
+    /// Takes the listeners of `count - 1` more workers next to ours (SO_REUSEPORT: the kernel
     /// spreads new connections over them), makes each worker's poller and waker, starts the
     /// helper pool, and gives `signals` to worker 0: the workers, ready to become loops.
     fn into_workers(self, count: usize, signals: &[i32]) -> io::Result<Vec<Worker>> {
@@ -305,6 +318,7 @@ impl Server {
             local_addr,
             tls,
             metrics,
+            more_listeners,
             config,
         } = self;
         let (tls_socket, tls_settings) = match tls {
@@ -314,7 +328,9 @@ impl Server {
             None => (None, None),
         };
         let mut listeners = vec![(listener, tls_socket)];
-        for _ in 1..count {
+        // Those bound with the first, and any more a caller asked for (a test's loop).
+        listeners.extend(more_listeners.into_iter().take(count - 1));
+        for _ in listeners.len()..count {
             let tls_listener = match listeners[0].1.as_ref() {
                 Some(first) => Some(listen(first.local_addr()?, true)?),
                 None => None,
