@@ -115,7 +115,7 @@ pub fn command() -> Command {
                 .help_heading("Configuration")
                 .help(
                     "Check the flags and the --config file, say \"configuration ok\" and exit, \
-                     without binding or opening anything",
+                     without binding a socket or touching the database, root or certificates",
                 ),
         )
 }
