@@ -1,4 +1,6 @@
 //! Command-line flags and their defaults; every limit and timeout of the server is one flag.
+//! Each flag is also a key of the `--config` file ([`crate::config_file`]), with no code: a new
+//! flag only needs its entry in looplight.example.toml, which a test checks.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -304,8 +306,8 @@ impl Config {
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{text}`: {error}"))
+        .map_err(|_| "not a number of seconds".to_owned())?;
+    Duration::try_from_secs_f64(seconds).map_err(|error| error.to_string())
 }
 
 #[cfg(test)]

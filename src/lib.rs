@@ -47,6 +47,7 @@
 
 pub mod api;
 pub mod config;
+pub mod config_file;
 pub mod events;
 /// The fuzz targets' properties and reference models (`fuzz/` runs them; `cargo test` replays
 /// their corpora).

@@ -8,8 +8,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::Parser;
-
 use looplight::api::ApiSettings;
 use looplight::privileges;
 use looplight::server::tls::CertificateInfo;
@@ -18,7 +16,8 @@ use looplight::{App, Config, Publisher, Server};
 
 fn main() -> ExitCode {
     give_large_allocations_back();
-    let config = Config::parse();
+    // The flags over the --config file; exits on errors, --help and --check-config.
+    let config = looplight::config_file::parse();
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -30,6 +30,8 @@ mod api_search;
 mod browser_chat;
 #[path = "suite/chat_load.rs"]
 mod chat_load;
+#[path = "suite/config_file.rs"]
+mod config_file;
 #[path = "suite/curl.rs"]
 mod curl;
 #[path = "suite/http1.rs"]

@@ -120,6 +120,8 @@ pub struct ServerBuilder {
     default_db: bool,
     site: Option<PathBuf>,
     db: Option<String>,
+    harness_flags: bool,
+    https: bool,
 }
 
 impl ServerBuilder {
@@ -191,6 +193,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Pass none of the harness's own flags (`--addr`, `--quiet`, `--root`, `--db`): the
+    /// test's args say everything, e.g. `--config FILE` naming the temp dir's root (given
+    /// with `reuse_dir`) and a database in it. The file must keep the address 127.0.0.1:0.
+    pub fn without_harness_flags(mut self) -> Self {
+        self.harness_flags = false;
+        self
+    }
+
+    /// Expect the second stdout line (HTTPS) even though no flag says so: HTTPS configured
+    /// in a `--config` file.
+    pub fn expect_https(mut self) -> Self {
+        self.https = true;
+        self
+    }
+
     pub fn start(self) -> Server {
         let dir = match self.dir {
             Some(dir) => dir,
@@ -220,36 +237,40 @@ impl ServerBuilder {
             }
             None => Command::new(bin),
         };
-        cmd.args(["--addr", "127.0.0.1:0"]);
-        if self.quiet {
-            cmd.arg("--quiet");
-        }
-        cmd.arg("--root").arg(self.site.as_deref().unwrap_or(&root));
-        // Every server gets its own SQLite database inside its own temp dir
-        // (tests run in parallel; the default ./looplight.db is never used),
-        // or under `postgres::` a PostgreSQL database of its own.
+        // The harness's own flags, unless the test's args say everything.
         let mut database = None;
-        if let Some(db) = &self.db {
-            cmd.arg("--db").arg(db);
-        } else if self.default_db {
-            cmd.current_dir(&outside);
-        } else if postgres::this_test_uses_postgres() {
-            let db = postgres::database_for_dir(&outside);
-            cmd.arg("--db").arg(&db.url);
-            database = Some(db);
-        } else {
-            cmd.arg("--db").arg(outside.join(DB_FILE));
+        if self.harness_flags {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+            if self.quiet {
+                cmd.arg("--quiet");
+            }
+            cmd.arg("--root").arg(self.site.as_deref().unwrap_or(&root));
+            // Every server gets its own SQLite database inside its own temp dir
+            // (tests run in parallel; the default ./looplight.db is never used),
+            // or under `postgres::` a PostgreSQL database of its own.
+            if let Some(db) = &self.db {
+                cmd.arg("--db").arg(db);
+            } else if self.default_db {
+                cmd.current_dir(&outside);
+            } else if postgres::this_test_uses_postgres() {
+                let db = postgres::database_for_dir(&outside);
+                cmd.arg("--db").arg(&db.url);
+                database = Some(db);
+            } else {
+                cmd.arg("--db").arg(outside.join(DB_FILE));
+            }
         }
         cmd.args(&self.args);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // With HTTPS on, the second stdout line announces the HTTPS address.
-        let https = self.args.iter().any(|a| {
-            matches!(a.as_str(), "--tls-addr" | "--tls-self-signed" | "--cert")
-                || a.starts_with("--tls-addr=")
-                || a.starts_with("--cert=")
-        });
+        let https = self.https
+            || self.args.iter().any(|a| {
+                matches!(a.as_str(), "--tls-addr" | "--tls-self-signed" | "--cert")
+                    || a.starts_with("--tls-addr=")
+                    || a.starts_with("--cert=")
+            });
         let cert_file = self
             .args
             .iter()
@@ -402,6 +423,8 @@ impl Server {
             default_db: false,
             site: None,
             db: None,
+            harness_flags: true,
+            https: false,
         }
     }
 
