@@ -215,6 +215,7 @@ impl Config {
             cache_bytes: self.file_cache_bytes / self.workers(),
             list_dirs: self.list_dirs,
             spa: self.spa,
+            ..StaticOptions::default()
         }
     }
 
