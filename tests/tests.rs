@@ -40,6 +40,8 @@ mod isolation;
 mod lifecycle;
 #[path = "suite/limits.rs"]
 mod limits;
+#[path = "suite/live_reload.rs"]
+mod live_reload;
 #[path = "suite/pages.rs"]
 mod pages;
 #[path = "suite/scale_out.rs"]
