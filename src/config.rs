@@ -109,6 +109,12 @@ pub struct Config {
     #[arg(long)]
     pub spa: bool,
 
+    /// For developing a site, not for production: watch --root for changes (recursively),
+    /// serve every edit at once, and reload the pages open in browsers. HTML pages get a small
+    /// script that listens on the event stream /_looplight/reload.
+    #[arg(long)]
+    pub watch: bool,
+
     /// Where the API keeps users, sessions, posts and chat: a SQLite file (created if
     /// missing), or a PostgreSQL server shared by several instances
     /// (postgres://USER[:PASS]@HOST[:PORT]/NAME).
@@ -231,6 +237,7 @@ impl Config {
             cache_bytes: self.file_cache_bytes / self.workers(),
             list_dirs: self.list_dirs,
             spa: self.spa,
+            ..StaticOptions::default()
         }
     }
 

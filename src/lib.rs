@@ -56,6 +56,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod jobs;
 pub mod json;
+pub mod live_reload;
 pub mod metrics;
 pub mod privileges;
 pub mod router;

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use looplight::api::ApiSettings;
+use looplight::live_reload::LiveReload;
 use looplight::privileges;
 use looplight::server::tls::CertificateInfo;
 use looplight::store::Target;
@@ -34,12 +35,28 @@ fn run(config: Config) -> std::io::Result<()> {
     let api = looplight::api::open(ApiSettings::from(&config), publisher.clone())
         .map_err(|error| std::io::Error::other(format!("--db {}: {error}", config.db.display())))?;
     let (redirect_http, hsts) = (config.redirect_http, config.hsts);
-    let (root, static_options) = (config.root.clone(), config.static_options());
+    let (root, mut static_options) = (config.root.clone(), config.static_options());
     let user = config.user.clone();
     let db_files = match config.db_target() {
         Target::Sqlite(path) => privileges::sqlite_files(&path),
         Target::Postgres(_) => Vec::new(),
     };
+    // --watch: watched from now on (before the address is announced), for as long as we serve.
+    let live_reload = config
+        .watch
+        .then(|| LiveReload::start(&root, publisher.clone()))
+        .transpose()
+        .map_err(|error| {
+            std::io::Error::new(error.kind(), format!("--watch {}: {error}", root.display()))
+        })?;
+    if let Some(live_reload) = &live_reload {
+        static_options = live_reload.static_options(static_options);
+        eprintln!(
+            "looplight: watching {} (--watch, for development): edits are served at once and \
+             open pages reload",
+            root.display()
+        );
+    }
     let server = Server::bind(config)?;
     // Root is needed only to bind (ports below 1024); the rest runs as --user.
     match user {
@@ -59,6 +76,9 @@ fn run(config: Config) -> std::io::Result<()> {
     let make_app = || -> std::io::Result<App> {
         let mut app = App::with_publisher(publisher.clone());
         looplight::api::mount_routes(&mut app, &api);
+        if let Some(live_reload) = &live_reload {
+            live_reload.mount(&mut app);
+        }
         app.static_dir_with("/", &root, static_options.clone())
             .map_err(|error| {
                 std::io::Error::new(error.kind(), format!("--root {}: {error}", root.display()))

@@ -42,6 +42,8 @@ mod isolation;
 mod lifecycle;
 #[path = "suite/limits.rs"]
 mod limits;
+#[path = "suite/live_reload.rs"]
+mod live_reload;
 #[path = "suite/metrics.rs"]
 mod metrics;
 #[path = "suite/pages.rs"]

@@ -1,7 +1,9 @@
 "use strict";
 
 // The group chat for looplight: log in / register inline, then one room fed by
-// GET /api/chat/messages (history) and an EventSource on /api/chat/stream (live).
+// GET /api/chat/messages (history) and the stream /api/chat/stream (live). The stream is
+// shared by every tab of the browser (shared-stream.js): any number of chat tabs hold one
+// connection, not one each (a browser opens at most six to a host).
 // Every piece of server data is rendered with textContent / text nodes, never innerHTML.
 (function () {
   var shared = window.looplightApi;
@@ -12,6 +14,7 @@
   var errText = shared.errText;
 
   var HISTORY = 50;        // messages loaded on entering the room
+  var CATCH_UP = 200;      // messages per request when catching up (the API's largest page)
   var MAX_CHARS = 2000;    // longest message the API accepts
   var KEEP = 1000;         // most messages kept in the DOM (older ones are dropped)
   var NEAR_BOTTOM = 48;    // px: "at the bottom" tolerance for auto-scroll
@@ -31,7 +34,7 @@
   var epoch = 0;           // bumps on every enter/leave of the room; stale callbacks are dropped
   var shown = new Set();   // ids of messages ever shown in this room session (never shown twice)
   var lastId = 0;          // newest message id shown
-  var source = null;       // the EventSource
+  var source = null;       // the live stream (a looplightStream handle, like an EventSource)
   var retryTimer = null;   // manual reconnect after the browser gave up (readyState CLOSED)
   var retryDelay = 2000;
   var everOpen = false;    // the stream has opened at least once since entering the room
@@ -211,7 +214,10 @@
     if (my !== epoch) return;
     var es;
     try {
-      es = new EventSource("/api/chat/stream?after=" + lastId);
+      es = window.looplightStream.open("/api/chat/stream?after=" + lastId, {
+        worker: "shared-stream-worker.js",
+        events: ["message"]
+      });
     } catch (e) {
       status("This browser can't open the live stream: " + errText(e), "error");
       ready();
@@ -223,6 +229,7 @@
       retryDelay = 2000;
       setConn("connected");
       if (!everOpen) { everOpen = true; ready(); }
+      if (es.shared) catchUp(my, es);
     });
     es.addEventListener("message", function (ev) {
       if (es !== source) return;
@@ -235,7 +242,7 @@
       setConn("reconnecting");
       // CONNECTING: the browser retries by itself (with Last-Event-ID). CLOSED: it gave up,
       // e.g. the server answered with an error status; find out why, then retry ourselves.
-      if (es.readyState !== EventSource.CLOSED) return;
+      if (es.readyState !== window.looplightStream.CLOSED) return;
       es.close();
       source = null;
       if (!everOpen) ready();
@@ -251,6 +258,20 @@
         retryDelay = Math.min(retryDelay * 2, 30000);
       });
     });
+  }
+
+  // A stream shared with other tabs was opened for one of them, maybe long before this tab
+  // joined: what came before this tab listened is read from the API. Nothing falls between
+  // the two: this tab hears every message published from the moment it is told "open", and
+  // the request below, sent after that, finds every message committed before it (a message is
+  // committed before it is published). Both may bring the same one; it is shown once.
+  function catchUp(my, es) {
+    api("GET", "/api/chat/messages?limit=" + CATCH_UP + "&after=" + lastId).then(function (d) {
+      if (my !== epoch || es !== source || !d || !Array.isArray(d.messages)) return;
+      var msgs = d.messages.filter(validMessage).sort(function (a, b) { return a.id - b.id; });
+      addMessages(msgs, false);
+      if (msgs.length === CATCH_UP) catchUp(my, es);  // a full page: there may be more
+    }, function () { /* the stream goes on; its next "open" catches up again */ });
   }
 
   // ---------- entering / leaving the room ----------
@@ -483,7 +504,7 @@
     if (ev.persisted && me && !source) openStream(epoch);
   });
 
-  if (!window.fetch || !window.Promise || !window.EventSource || !window.Set) {
+  if (!window.fetch || !window.Promise || !window.EventSource || !window.Set || !window.looplightStream) {
     status("This browser is too old for the chat (it needs fetch() and EventSource).", "error");
     ready();
     return;

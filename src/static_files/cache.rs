@@ -10,6 +10,12 @@
 //! - Files larger than [`MAX_CACHED_FILE`] are never cached; they are opened per request and
 //!   sent with sendfile.
 //! - Over budget, the least recently used entries go, down to 90% of the budget.
+//! - With a [`ChangeCounter`] (`--watch`), every entry is forgotten as soon as the counter
+//!   moves: an edit is served at once, not within the second. Looking costs one atomic load
+//!   per lookup, and nothing at all without one.
+//! - With an HTML snippet (`--watch`: live reload's script tag), a page is held with the
+//!   snippet in it (`inject`): its length, validator, ranges and compressed copies are those of
+//!   the bytes sent. A page too large to cache is sent as it is.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -20,9 +26,11 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use super::encoding::{Coding, Compressed};
+use super::inject;
 use super::root::{Root, status_for};
 use crate::http::status::StatusCode;
 use crate::metrics::{Counter, Gauge, OneWriter};
@@ -46,8 +54,11 @@ pub struct FileInfo {
     pub etag: Arc<str>,
     pub last_modified: Arc<str>,
     identity: (u64, u64, i64, i64, u64),
-    /// The whole file, if it is small enough to cache.
+    /// The whole file, if it is small enough to cache (with the HTML snippet in it, if any).
     pub bytes: Option<Arc<[u8]>>,
+    /// Whether `bytes` has the HTML snippet in it: its pre-compressed sidecars (made from the
+    /// file as it is) are not this representation, and are not served.
+    pub injected: bool,
     /// Compressed copies of `bytes`, made once on first demand (off the loop).
     pub compressed: Arc<Compressed>,
     /// The header fields of a whole 200 of this file, encoded on first use: (whether they
@@ -66,26 +77,46 @@ type RememberedSidecars = [Option<Weak<FileInfo>>; Coding::ALL.len()];
 pub type Sidecars = [Option<(Rc<FileInfo>, Option<File>)>; Coding::ALL.len()];
 
 impl FileInfo {
-    fn new(relative: &Path, metadata: &Metadata, bytes: Option<Arc<[u8]>>) -> FileInfo {
+    /// The file `relative` as `metadata` describes it, with its `bytes` if they were read; an
+    /// HTML page read whole gets `html_snippet` put into it.
+    fn new(
+        relative: &Path,
+        metadata: &Metadata,
+        bytes: Option<Arc<[u8]>>,
+        html_snippet: Option<&str>,
+    ) -> FileInfo {
         let modified = UNIX_EPOCH
             + Duration::new(
                 metadata.mtime().max(0).unsigned_abs(),
                 u32::try_from(metadata.mtime_nsec()).unwrap_or(0),
             );
+        let content_type = content_type(relative);
+        let (bytes, injected) = match (bytes, html_snippet) {
+            (Some(page), Some(snippet)) if inject::is_html(&content_type) => {
+                (Some(inject::inject(&page, snippet.as_bytes()).into()), true)
+            }
+            (bytes, _) => (bytes, false),
+        };
+        // The length of what is sent: the validator below changes with it, so a page with the
+        // snippet never shares an ETag with the same file without it.
+        let len = bytes
+            .as_ref()
+            .map_or(metadata.len(), |bytes| bytes.len() as u64);
         FileInfo {
-            content_type: content_type(relative),
-            len: metadata.len(),
+            content_type,
+            len,
             modified_secs: metadata.mtime().max(0).unsigned_abs(),
             etag: format!(
                 "\"{:x}.{:x}-{:x}\"",
                 metadata.mtime(),
                 metadata.mtime_nsec(),
-                metadata.len()
+                len
             )
             .into(),
             last_modified: httpdate::fmt_http_date(modified).into(),
             identity: identity(metadata),
             bytes,
+            injected,
             compressed: Arc::default(),
             whole_fields: RefCell::new(None),
             sidecars: RefCell::new(None),
@@ -165,6 +196,25 @@ struct Entry {
     cost: usize,
 }
 
+/// A count of the changes seen under a root, shared by whoever watches it (the `--watch`
+/// thread moves it) and the file caches of every worker (each forgets everything when it
+/// moved). Cheap to clone; reading it is one atomic load, and no lock.
+#[derive(Clone, Debug, Default)]
+pub struct ChangeCounter(Arc<AtomicU64>);
+
+impl ChangeCounter {
+    /// Something under the root changed: every cache forgets what it knew at its next lookup.
+    pub fn bump(&self) {
+        // Release: whoever sees the new count also sees what the bumping thread saw before.
+        self.0.fetch_add(1, Ordering::Release);
+    }
+
+    /// The changes counted so far.
+    pub fn current(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 pub struct FileCache {
     /// By relative path, as bytes: hashing an `OsStr` is one write, a `Path` one per component.
     entries: HashMap<OsString, Entry>,
@@ -172,6 +222,12 @@ pub struct FileCache {
     used: usize,
     clock: u64,
     stats: Arc<CacheStats>,
+    /// When this moves, every entry is forgotten (see [`FileCache::forget_on`]).
+    changes: Option<ChangeCounter>,
+    /// The count `entries` are from.
+    seen_changes: u64,
+    /// Put into every HTML page read whole (see [`FileCache::inject_into_html`]).
+    html_snippet: Option<Arc<str>>,
 }
 
 /// What a file cache counts, for the metrics; only the cache's loop writes it.
@@ -193,6 +249,9 @@ impl FileCache {
             used: 0,
             clock: 0,
             stats: Arc::default(),
+            changes: None,
+            seen_changes: 0,
+            html_snippet: None,
         }
     }
 
@@ -201,8 +260,23 @@ impl FileCache {
         Arc::clone(&self.stats)
     }
 
+    /// Forgets every entry as soon as `changes` moves (instead of trusting each for up to
+    /// [`REVALIDATE_AFTER`]).
+    pub fn forget_on(mut self, changes: ChangeCounter) -> FileCache {
+        self.seen_changes = changes.current();
+        self.changes = Some(changes);
+        self
+    }
+
+    /// Puts `snippet` into every HTML page held in memory, before `</body>` or at the end.
+    pub fn inject_into_html(mut self, snippet: Arc<str>) -> FileCache {
+        self.html_snippet = Some(snippet);
+        self
+    }
+
     /// Resolves `relative` beneath `root`, from memory when the entry is fresh.
     pub fn lookup(&mut self, root: &Root, relative: &Path, now: Instant) -> Lookup {
+        self.forget_if_changed();
         self.clock += 1;
         if let Some(entry) = self.entries.get_mut(relative.as_os_str())
             && now.duration_since(entry.checked_at) < REVALIDATE_AFTER
@@ -273,8 +347,21 @@ impl FileCache {
         let bytes = (metadata.len() <= MAX_CACHED_FILE)
             .then(|| read_whole(&file, metadata.len()))
             .flatten();
-        let info = FileInfo::new(relative, &metadata, bytes);
+        let info = FileInfo::new(relative, &metadata, bytes, self.html_snippet.as_deref());
         (Resolved::File(Rc::new(info)), Some(file))
+    }
+
+    /// Forgets every entry if the change counter moved since they were made.
+    fn forget_if_changed(&mut self) {
+        let Some(changes) = &self.changes else {
+            return;
+        };
+        let current = changes.current();
+        if current != self.seen_changes {
+            self.seen_changes = current;
+            self.entries.clear();
+            self.used = 0;
+        }
     }
 
     fn remove(&mut self, relative: &OsStr) {
@@ -364,7 +451,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.txt");
         std::fs::write(&path, b"hello").unwrap();
-        let info = FileInfo::new(&path, &std::fs::metadata(&path).unwrap(), None);
+        let info = FileInfo::new(&path, &std::fs::metadata(&path).unwrap(), None, None);
         let encoded = Cell::new(0);
         let encode = |text: &'static [u8]| {
             encoded.set(encoded.get() + 1);
@@ -411,8 +498,9 @@ mod tests {
         let path = dir.path().join("f.txt");
         std::fs::write(&path, b"hello").unwrap();
         let metadata = std::fs::metadata(&path).unwrap();
-        let in_memory =
-            |bytes: Option<&[u8]>| Rc::new(FileInfo::new(&path, &metadata, bytes.map(Arc::from)));
+        let in_memory = |bytes: Option<&[u8]>| {
+            Rc::new(FileInfo::new(&path, &metadata, bytes.map(Arc::from), None))
+        };
         let file = in_memory(Some(b"hello"));
         let t0 = Instant::now();
         assert!(file.known_sidecars(t0).is_none(), "nothing remembered yet");
@@ -486,6 +574,96 @@ mod tests {
             cache.lookup(&root, Path::new("b.txt"), later).resolved,
             Resolved::File(_)
         ));
+    }
+
+    #[test]
+    fn a_change_counted_forgets_every_entry_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "one").unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let changes = ChangeCounter::default();
+        changes.bump(); // counted before the cache existed: nothing to forget
+        let mut cache = FileCache::new(1 << 20).forget_on(changes.clone());
+        let t0 = Instant::now();
+        let bytes_of = |lookup: Lookup| match lookup.resolved {
+            Resolved::File(info) => info.bytes.clone().unwrap().to_vec(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            bytes_of(cache.lookup(&root, Path::new("a.txt"), t0)),
+            b"one"
+        );
+        assert!(matches!(
+            cache.lookup(&root, Path::new("b.txt"), t0).resolved,
+            Resolved::Missing(StatusCode::NOT_FOUND)
+        ));
+        // The same length, maybe the same mtime: only the counter can tell.
+        std::fs::write(dir.path().join("a.txt"), "two").unwrap();
+        std::fs::write(dir.path().join("b.txt"), "b").unwrap();
+        assert_eq!(
+            bytes_of(cache.lookup(&root, Path::new("a.txt"), t0)),
+            b"one",
+            "not counted yet: the entry is trusted"
+        );
+        changes.bump();
+        assert_eq!(
+            bytes_of(cache.lookup(&root, Path::new("a.txt"), t0)),
+            b"two",
+            "within the same instant, once counted"
+        );
+        assert!(matches!(
+            cache.lookup(&root, Path::new("b.txt"), t0).resolved,
+            Resolved::File(_)
+        ));
+        assert_eq!(cache.entries.len(), 2, "cached again after forgetting");
+    }
+
+    #[test]
+    fn html_pages_in_memory_carry_the_snippet_and_its_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let page = b"<p>page</p></body>\n";
+        std::fs::write(dir.path().join("page.html"), page).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"text </body>").unwrap();
+        std::fs::write(
+            dir.path().join("big.html"),
+            vec![b'x'; MAX_CACHED_FILE as usize + 1],
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let info_of = |cache: &mut FileCache, name: &str| match cache
+            .lookup(&root, Path::new(name), Instant::now())
+            .resolved
+        {
+            Resolved::File(info) => info,
+            other => panic!("{other:?}"),
+        };
+        let mut plain = FileCache::new(1 << 20);
+        let mut injecting = FileCache::new(1 << 20).inject_into_html("<s></s>".into());
+
+        let without = info_of(&mut plain, "page.html");
+        let with = info_of(&mut injecting, "page.html");
+        assert_eq!(
+            &**with.bytes.as_ref().unwrap(),
+            b"<p>page</p><s></s></body>\n"
+        );
+        assert_eq!(with.len, (page.len() + "<s></s>".len()) as u64);
+        assert!(with.injected && !without.injected);
+        assert_eq!(&**without.bytes.as_ref().unwrap(), page);
+        assert_eq!(without.len, page.len() as u64);
+        assert_ne!(
+            with.etag, without.etag,
+            "another representation, another validator"
+        );
+
+        let text = info_of(&mut injecting, "notes.txt");
+        assert_eq!(&**text.bytes.as_ref().unwrap(), b"text </body>", "not HTML");
+        assert!(!text.injected);
+        let big = info_of(&mut injecting, "big.html");
+        assert!(
+            big.bytes.is_none() && !big.injected,
+            "too large to hold: as it is"
+        );
+        assert_eq!(big.len, MAX_CACHED_FILE + 1);
     }
 
     #[test]

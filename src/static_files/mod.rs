@@ -17,6 +17,10 @@
 //! 8. The response: validators, `Cache-Control`, `Vary`, and the body as shared bytes (cached)
 //!    or an open file (the connection sends it with sendfile, in bounded steps).
 //!
+//! For `--watch` (live reload), two options change what the cache holds: a [`ChangeCounter`]
+//! that makes every cache forget everything when a file changes, and a snippet put into every
+//! HTML page held in memory (`inject`). Without them nothing here differs by a byte.
+//!
 //! On the loop this costs a cache lookup, or on a miss an open, an fstat and, for a file of
 //! at most `MAX_CACHED_FILE` (256 KiB), one read into the cache: bounded steps, like one
 //! sendfile call. Nothing here reads a file whose size is not bounded.
@@ -25,12 +29,14 @@ mod cache;
 // Visible to the crate for the fuzz targets (`crate::fuzzing`).
 pub(crate) mod conditional;
 pub(crate) mod encoding;
+mod inject;
 mod listing;
 pub(crate) mod range;
 pub(crate) mod root;
 
 /// What the file cache counts (for the metrics).
 pub use cache::CacheStats;
+pub use cache::ChangeCounter;
 /// URL path → relative file path (public for the benches).
 pub use root::sanitize;
 
@@ -84,6 +90,12 @@ pub struct StaticOptions {
     pub list_dirs: bool,
     /// Answer unknown extension-less paths with /index.html (single-page apps).
     pub spa: bool,
+    /// Files may change under the root while it is served: whenever this counter moves, the
+    /// file cache forgets everything it knew (`--watch` moves it on every change it sees).
+    pub changes: Option<ChangeCounter>,
+    /// Put into every HTML page held in the file cache, before `</body>` or at the end
+    /// (`--watch`: live reload's script tag). Larger pages are sent as they are.
+    pub html_snippet: Option<Arc<str>>,
 }
 
 impl Default for StaticOptions {
@@ -95,6 +107,8 @@ impl Default for StaticOptions {
             cache_bytes: 64 * 1024 * 1024,
             list_dirs: false,
             spa: false,
+            changes: None,
+            html_snippet: None,
         }
     }
 }
@@ -155,9 +169,16 @@ impl StaticFiles {
     }
 
     pub fn with_options(root: impl AsRef<Path>, options: StaticOptions) -> io::Result<StaticFiles> {
+        let mut cache = FileCache::new(options.cache_bytes);
+        if let Some(changes) = &options.changes {
+            cache = cache.forget_on(changes.clone());
+        }
+        if let Some(snippet) = &options.html_snippet {
+            cache = cache.inject_into_html(Arc::clone(snippet));
+        }
         Ok(StaticFiles {
             root: Root::open(root)?,
-            cache: RefCell::new(FileCache::new(options.cache_bytes)),
+            cache: RefCell::new(cache),
             cache_control: HeaderValue::Shared(options.cache_control.as_str().into()),
             sidecar_name: RefCell::default(),
             options,
@@ -238,8 +259,12 @@ impl StaticFiles {
 
     /// The pre-compressed sidecars (`<file>.br`, `<file>.gz`) of `relative` that are at least
     /// as new as the file they compress: remembered by the file's cache entry for a second,
-    /// so a request usually looks up none of their names.
+    /// so a request usually looks up none of their names. A page with the HTML snippet has
+    /// none: they were made from the file without it.
     fn sidecars(&self, relative: &Path, info: &FileInfo) -> Sidecars {
+        if info.injected {
+            return Sidecars::default();
+        }
         let now = Instant::now();
         if let Some(known) = info.known_sidecars(now) {
             return known;
@@ -596,7 +621,94 @@ fn is_fingerprinted(path: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
+    use crate::http::parse::{ParseLimits, parse_head};
+
+    /// The response `files` give to the raw request `input` (answered at once).
+    fn answer(files: &StaticFiles, input: &str) -> Response {
+        let input = input.as_bytes();
+        let mut headers = Vec::new();
+        let head = parse_head(input, &ParseLimits::default(), &mut headers)
+            .unwrap()
+            .unwrap();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+        let request =
+            Request::new(&head, input, &headers, &input[head.len..], peer, false).unwrap();
+        match files.serve(&request, request.path()) {
+            Reply::Now(response) => response,
+            other => panic!("expected an immediate response, got {other:?}"),
+        }
+    }
+
+    fn body_of(response: &Response) -> Vec<u8> {
+        match response.body() {
+            Body::Shared { bytes, range } => bytes[range.clone()].to_vec(),
+            Body::Bytes(bytes) => bytes.to_vec(),
+            other => panic!("expected bytes in memory, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pages_are_served_with_the_snippet_whole_in_ranges_and_never_as_their_sidecars() {
+        const SNIPPET: &str = "<script src=\"/_r.js\"></script>";
+        const PAGE: &[u8] = b"<!doctype html><p>hi</p></body></html>\n";
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("page.html"), PAGE).unwrap();
+        // A sidecar made from the page without the snippet.
+        std::fs::write(dir.path().join("page.html.gz"), b"gzip of the page").unwrap();
+        std::fs::write(dir.path().join("style.css"), b"p{}").unwrap();
+        let options = StaticOptions {
+            html_snippet: Some(SNIPPET.into()),
+            ..StaticOptions::default()
+        };
+        let files = StaticFiles::with_options(dir.path(), options).unwrap();
+        let expected = [
+            &PAGE[..PAGE.len() - "</body></html>\n".len()],
+            SNIPPET.as_bytes(),
+            b"</body></html>\n",
+        ]
+        .concat();
+
+        let whole = answer(
+            &files,
+            "GET /page.html HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\n\r\n",
+        );
+        assert_eq!(whole.status(), StatusCode::OK);
+        assert_eq!(
+            body_of(&whole),
+            expected,
+            "the page with the snippet, not its sidecar"
+        );
+        // Content-Length is the body's length: the page's grown by the snippet.
+        assert_eq!(whole.body().len(), (PAGE.len() + SNIPPET.len()) as u64);
+        assert_eq!(whole.header("Content-Encoding"), None);
+
+        let last = answer(
+            &files,
+            "GET /page.html HTTP/1.1\r\nHost: h\r\nRange: bytes=-15\r\n\r\n",
+        );
+        assert_eq!(last.status(), StatusCode::PARTIAL_CONTENT);
+        let len = expected.len();
+        assert_eq!(
+            last.header("Content-Range"),
+            Some(format!("bytes {}-{}/{len}", len - 15, len - 1).as_str())
+        );
+        assert_eq!(body_of(&last), &expected[len - 15..]);
+
+        let css = answer(&files, "GET /style.css HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(body_of(&css), b"p{}", "not HTML: as it is");
+    }
+
+    #[test]
+    fn without_a_snippet_pages_are_served_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("page.html"), b"<p>hi</p></body>").unwrap();
+        let files = StaticFiles::new(dir.path()).unwrap();
+        let response = answer(&files, "GET /page.html HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(body_of(&response), b"<p>hi</p></body>");
+    }
 
     #[test]
     fn fingerprinted_names() {

@@ -6,6 +6,11 @@
 //! list (with the right user) and exactly once in the sender's own. A
 //! visitor whose session cookie is still valid goes straight to the room.
 //!
+//! And eight tabs of one browser on the chat page: a browser opens at most
+//! six HTTP/1.1 connections to a host, so with a stream per tab the seventh
+//! would hang; the page shares one stream between its tabs (a SharedWorker),
+//! which outlives the tab that opened it.
+//!
 //! Page hooks: login `#login-form`, `#login-username`, `#login-password`,
 //! `#login-submit`; room `#room`; `<ol id="messages">` of `<li
 //! class="message" data-id="…">` with `.message-user` and `.message-text`;
@@ -203,5 +208,100 @@ fn two_browsers_chat_through_the_page() {
 
     b.delete();
     a.delete();
+    drop(driver);
+}
+
+/// Access-log lines of requests for the chat's event stream.
+fn stream_requests(server: &Server) -> Vec<String> {
+    server
+        .log_lines()
+        .into_iter()
+        .filter(|line| line.contains("\"GET /api/chat/stream"))
+        .collect()
+}
+
+/// Waits until the access log has the lines of `posts` messages sent: the
+/// lines logged before them (the stream's included) have been read by then.
+fn wait_for_posts_logged(server: &Server, posts: usize) {
+    wait_for("the POSTs of the messages in the access log", WAIT, || {
+        let logged = server
+            .log_lines()
+            .iter()
+            .filter(|line| line.contains("\"POST /api/chat/messages"))
+            .count();
+        if logged >= posts {
+            Ok(())
+        } else {
+            Err(format!("{logged} of {posts}"))
+        }
+    });
+}
+
+#[test]
+fn eight_tabs_share_one_stream_that_outlives_the_tab_that_opened_it() {
+    let www = Path::new(env!("CARGO_MANIFEST_DIR")).join("www");
+    let server = Server::builder().site(&www).with_log().start();
+    register(&server, "carol", PASSWORD);
+    register(&server, "dave", PASSWORD);
+    let url = server.url("/chat.html");
+
+    let driver = WebDriver::start();
+    let s = driver.new_session();
+    // The first tab logs in and opens the stream; the seven others (the
+    // session cookie is the browser's) go straight to the room.
+    log_in_through_the_page(&s, &url, "carol");
+    let mut tabs = vec![s.window_handle()];
+    for n in 2..=8 {
+        let tab = s.new_tab();
+        s.switch_to(&tab);
+        s.navigate(&url);
+        let who = format!("carol's tab {n}");
+        wait_ready(&s, &who);
+        wait_visible(&s, &who, "#room");
+        wait_connected(&s, &who);
+        tabs.push(tab);
+    }
+
+    let dave = login(&server, "dave", PASSWORD);
+    let first = "one message, eight tabs";
+    send_message(&server, &dave, first);
+    for (n, tab) in tabs.iter().enumerate() {
+        s.switch_to(tab);
+        wait_message(&s, &format!("carol's tab {}", n + 1), first);
+    }
+    wait_for_posts_logged(&server, 1);
+    assert_eq!(
+        stream_requests(&server).len(),
+        1,
+        "eight tabs, one event stream from the browser: {:?}",
+        stream_requests(&server)
+    );
+
+    // The tab that opened the stream goes; the others keep hearing it.
+    s.switch_to(&tabs[0]);
+    let left = s.close_window();
+    assert_eq!(left.len(), 7, "seven tabs left: {left:?}");
+    let second = "after the first tab closed";
+    send_message(&server, &dave, second);
+    for (n, tab) in tabs.iter().enumerate().skip(1) {
+        s.switch_to(tab);
+        let who = format!("carol's tab {}", n + 1);
+        wait_message(&s, &who, second);
+        assert_eq!(
+            matching_ids(&s, first).len(),
+            1,
+            "{who}: the first message once\n{}",
+            s.page_state()
+        );
+    }
+    wait_for_posts_logged(&server, 2);
+    assert_eq!(
+        stream_requests(&server).len(),
+        1,
+        "the same stream goes on, none opened again: {:?}",
+        stream_requests(&server)
+    );
+
+    s.delete();
     drop(driver);
 }

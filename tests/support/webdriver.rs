@@ -2,10 +2,10 @@
 //! Debian's `chromedriver` driving Debian's headless `chromium`, over plain
 //! `std::net::TcpStream` and the harness's HTTP response parser and strict
 //! JSON parser. Only what the browser tests need: sessions, navigation,
-//! finding elements by CSS selector, typing, clicking, reading text and
-//! running scripts. Every command has a timeout; dropping a `Session`
-//! deletes it (closing its browser) and dropping the `WebDriver` kills
-//! chromedriver.
+//! finding elements by CSS selector, typing, clicking, reading text,
+//! running scripts, and tabs (new, switch, close). Every command has a
+//! timeout; dropping a `Session` deletes it (closing its browser) and
+//! dropping the `WebDriver` kills chromedriver.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -363,6 +363,38 @@ impl Session {
             Ok(other) => other.to_string(),
             Err(e) => format!("(page state unavailable: {e})"),
         }
+    }
+
+    /// The current window's handle (W3C Get Window Handle).
+    pub fn window_handle(&self) -> String {
+        self.cmd("GET", "/window", None).str().to_string()
+    }
+
+    /// Opens a new tab in this browser (W3C New Window) and returns its
+    /// handle; the current window stays current (see `switch_to`).
+    pub fn new_tab(&self) -> String {
+        let body = json_obj(&[("type", &js("tab"))]);
+        self.cmd("POST", "/window/new", Some(&body))
+            .field("handle")
+            .str()
+            .to_string()
+    }
+
+    /// Makes the window `handle` current (W3C Switch To Window): later
+    /// commands act on it.
+    pub fn switch_to(&self, handle: &str) {
+        let body = json_obj(&[("handle", &js(handle))]);
+        self.cmd("POST", "/window", Some(&body));
+    }
+
+    /// Closes the current window (W3C Close Window) and returns the handles
+    /// of the windows left; switch to one before the next command.
+    pub fn close_window(&self) -> Vec<String> {
+        self.cmd("DELETE", "/window", None)
+            .arr()
+            .iter()
+            .map(|handle| handle.str().to_string())
+            .collect()
     }
 
     /// Ends the session (closes the browser).
