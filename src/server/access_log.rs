@@ -46,6 +46,7 @@ impl AccessLog {
             request,
             status,
             body_bytes,
+            ..
         } = exchange;
         let buf = &mut self.buf;
         // Writing into a Vec cannot fail.
@@ -131,7 +132,7 @@ fn push_escaped(buf: &mut Vec<u8>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::conn::RequestLine;
+    use crate::http::conn::{HeaderFields, RequestLine};
     use crate::http::status::StatusCode;
     use std::time::{Duration, UNIX_EPOCH};
 
@@ -155,16 +156,19 @@ mod tests {
             method: "GET",
             target: "/a\"b",
             version: "HTTP/1.1",
+            fields: HeaderFields::new(b"", &[]),
         };
         let answered = Exchange {
             request: Some(request),
             status: StatusCode::OK,
             body_bytes: 12,
+            duration: Duration::ZERO,
         };
         let rejected = Exchange {
             request: None,
             status: StatusCode::BAD_REQUEST,
             body_bytes: 0,
+            duration: Duration::ZERO,
         };
         log.record([127, 0, 0, 1].into(), &date, &answered);
         log.record([127, 0, 0, 1].into(), &date, &rejected);
