@@ -30,6 +30,10 @@ pub struct Config {
     #[arg(long)]
     pub quiet: bool,
 
+    /// Least severe operator message written to stderr: error, warn, info, debug or trace.
+    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = log_level_parser())]
+    pub log_level: log::LevelFilter,
+
     /// Largest request head (request line and header fields) in bytes; larger gets 431.
     #[arg(long, value_name = "BYTES", default_value_t = ParseLimits::default().max_head_bytes)]
     pub max_head_bytes: usize,
@@ -286,6 +290,18 @@ impl Config {
     }
 }
 
+/// The `--log-level` names (lower case, as `log` spells them) and their filters.
+fn log_level_parser() -> impl clap::builder::TypedValueParser<Value = log::LevelFilter> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["error", "warn", "info", "debug", "trace"]).try_map(
+        |level| {
+            level
+                .parse::<log::LevelFilter>()
+                .map_err(|error| error.to_string())
+        },
+    )
+}
+
 /// Parses a non-negative, possibly fractional number of seconds.
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
@@ -305,6 +321,15 @@ mod tests {
         assert_eq!(config.root, PathBuf::from("www"));
         assert_eq!(config.header_timeout, Duration::from_secs(10));
         assert_eq!(config.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.log_level, log::LevelFilter::Info);
+    }
+
+    #[test]
+    fn log_level() {
+        let config = Config::parse_from(["looplight", "--log-level", "warn"]);
+        assert_eq!(config.log_level, log::LevelFilter::Warn);
+        assert!(Config::try_parse_from(["looplight", "--log-level", "off"]).is_err());
+        assert!(Config::try_parse_from(["looplight", "--log-level", "loud"]).is_err());
     }
 
     #[test]

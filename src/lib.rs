@@ -55,6 +55,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod jobs;
 pub mod json;
+pub mod logger;
 pub mod router;
 pub mod server;
 pub mod static_files;

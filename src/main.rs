@@ -17,10 +17,12 @@ use looplight::{App, Config, Publisher, Server};
 fn main() -> ExitCode {
     give_large_allocations_back();
     let config = Config::parse();
+    // The first and only logger: this cannot fail.
+    let _ = looplight::logger::init(config.log_level);
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("looplight: {error}");
+            log::error!("{error}");
             ExitCode::FAILURE
         }
     }
@@ -34,6 +36,7 @@ fn run(config: Config) -> std::io::Result<()> {
         .map_err(|error| std::io::Error::other(format!("--db {}: {error}", config.db.display())))?;
     let (redirect_http, hsts) = (config.redirect_http, config.hsts);
     let (root, static_options) = (config.root.clone(), config.static_options());
+    let workers = config.workers();
     let server = Server::bind(config)?;
     let tls_addr = server.tls_addr();
     // Each worker builds its own app (routes and file cache are the worker's own).
@@ -69,6 +72,13 @@ fn run(config: Config) -> std::io::Result<()> {
         }
         stdout.flush()?;
         drop(stdout);
+        let https = tls_addr.map_or(String::new(), |addr| format!(" and https://{addr}"));
+        log::info!(
+            "looplight {} serving {} on http://{local_addr}{https} with {workers} worker{}",
+            env!("CARGO_PKG_VERSION"),
+            root.display(),
+            if workers == 1 { "" } else { "s" },
+        );
         if let (Some(certificate), Some(tls_addr)) = (&certificate, tls_addr) {
             explain_certificate(certificate, tls_addr);
         }
@@ -110,7 +120,7 @@ fn host_of(addr: SocketAddr) -> String {
     }
 }
 
-/// Tells the operator (on stderr) which certificate HTTPS serves and, for a self-signed one,
+/// Tells the operator (in the log) which certificate HTTPS serves and, for a self-signed one,
 /// how to trust it.
 fn explain_certificate(certificate: &CertificateInfo, tls_addr: SocketAddr) {
     let path = std::fs::canonicalize(&certificate.cert_path)
@@ -118,7 +128,7 @@ fn explain_certificate(certificate: &CertificateInfo, tls_addr: SocketAddr) {
     let path = path.display();
     let fingerprint = &certificate.fingerprint;
     let Some(spki) = &certificate.spki_sha256 else {
-        eprintln!("looplight: HTTPS certificate {path} (SHA-256 {fingerprint})");
+        log::info!("HTTPS certificate {path} (SHA-256 {fingerprint})");
         return;
     };
     let made = if certificate.generated {
@@ -127,11 +137,11 @@ fn explain_certificate(certificate: &CertificateInfo, tls_addr: SocketAddr) {
         "reused"
     };
     let url = format!("https://localhost:{}/", tls_addr.port());
-    eprintln!(
-        "looplight: HTTPS uses a self-signed certificate for localhost ({made}): {path}\n\
-         looplight:   SHA-256 fingerprint: {fingerprint}\n\
-         looplight:   curl: curl --cacert {path} {url}\n\
-         looplight:   browser: open {url} and accept the warning once the certificate's SHA-256 \
+    log::info!("HTTPS uses a self-signed certificate for localhost ({made}): {path}");
+    log::info!("  SHA-256 fingerprint: {fingerprint}");
+    log::info!("  curl: curl --cacert {path} {url}");
+    log::info!(
+        "  browser: open {url} and accept the warning once the certificate's SHA-256 \
          fingerprint matches the one above; or import {path} as a trusted certificate; or start \
          Chromium with --ignore-certificate-errors-spki-list={spki}"
     );

@@ -40,6 +40,8 @@ mod isolation;
 mod lifecycle;
 #[path = "suite/limits.rs"]
 mod limits;
+#[path = "suite/logs.rs"]
+mod logs;
 #[path = "suite/pages.rs"]
 mod pages;
 #[path = "suite/scale_out.rs"]

@@ -220,8 +220,8 @@ impl Server {
                 control.shut_down_all();
             }
             if count > 1 {
-                eprintln!(
-                    "looplight: worker {index} of {count} served {} requests on {} connections",
+                log::info!(
+                    "worker {index} of {count} served {} requests on {} connections",
                     event_loop.shared.log.exchanges(),
                     event_loop.accepted
                 );
@@ -453,14 +453,14 @@ impl Control {
                 // Bumped before the news is out: a connection accepted after the line below,
                 // on any worker, gets the new certificate (`EventLoop::refresh_tls`).
                 self.tls_generation.fetch_add(1, Ordering::AcqRel);
-                eprintln!(
-                    "looplight: reloaded {} (SHA-256 {})",
+                log::info!(
+                    "reloaded {} (SHA-256 {})",
                     certificate.cert_path.display(),
                     certificate.fingerprint
                 );
             }
             Err(error) => {
-                eprintln!("looplight: certificate not reloaded, keeping the old one: {error}")
+                log::error!("certificate not reloaded, keeping the old one: {error}")
             }
         }
     }

@@ -405,6 +405,7 @@ fn help_documents_every_flag() {
         "--write-timeout",
         "--shutdown-timeout",
         "--max-connections",
+        "--log-level",
         "--help",
     ] {
         assert!(
