@@ -41,7 +41,7 @@ pub struct Config {
     #[arg(long, value_name = "PATH")]
     pub access_log: Option<PathBuf>,
 
-    /// Least severe operator message written to stderr: error, warn, info, debug or trace.
+    /// Least severe operator message written to stderr.
     #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = log_level_parser())]
     pub log_level: log::LevelFilter,
 

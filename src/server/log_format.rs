@@ -19,15 +19,14 @@ use serde::Serialize;
 use crate::http::conn::Exchange;
 use crate::http::date::DateCache;
 
-/// An access-log line format.
+/// An access-log line format (see the module docs). The variants have no doc comments on
+/// purpose: clap would list them as help text, one per line, and lay out all of `--help` that
+/// way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
-    /// Common Log Format.
     #[default]
     Common,
-    /// Common plus "Referer" and "User-Agent", as nginx's default `combined`.
     Combined,
-    /// One JSON object per line.
     Json,
 }
 
