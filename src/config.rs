@@ -10,6 +10,7 @@ use clap::Parser;
 
 use crate::http::conn::Settings;
 use crate::http::parse::ParseLimits;
+use crate::server::log_format::LogFormat;
 use crate::static_files::StaticOptions;
 use crate::store::Target;
 
@@ -28,9 +29,23 @@ pub struct Config {
     #[arg(long, value_name = "DIR", default_value = "www")]
     pub root: PathBuf,
 
-    /// Do not write the access log to stdout.
+    /// Do not write the access log.
     #[arg(long)]
     pub quiet: bool,
+
+    /// Access log format: common (Common Log Format), combined (common plus "Referer" and
+    /// "User-Agent", as nginx's default) or json (one object per line).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Common)]
+    pub log_format: LogFormat,
+
+    /// Write the access log to this file (appended to, created if missing) instead of stdout.
+    /// SIGUSR1 reopens it: rename it, then signal (what logrotate does).
+    #[arg(long, value_name = "PATH")]
+    pub access_log: Option<PathBuf>,
+
+    /// Least severe operator message written to stderr.
+    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = log_level_parser())]
+    pub log_level: log::LevelFilter,
 
     /// Largest request head (request line and header fields) in bytes; larger gets 431.
     #[arg(long, value_name = "BYTES", default_value_t = ParseLimits::default().max_head_bytes)]
@@ -309,6 +324,18 @@ impl Config {
     }
 }
 
+/// The `--log-level` names (lower case, as `log` spells them) and their filters.
+fn log_level_parser() -> impl clap::builder::TypedValueParser<Value = log::LevelFilter> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["error", "warn", "info", "debug", "trace"]).try_map(
+        |level| {
+            level
+                .parse::<log::LevelFilter>()
+                .map_err(|error| error.to_string())
+        },
+    )
+}
+
 /// Parses a non-negative, possibly fractional number of seconds.
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
@@ -328,6 +355,33 @@ mod tests {
         assert_eq!(config.root, PathBuf::from("www"));
         assert_eq!(config.header_timeout, Duration::from_secs(10));
         assert_eq!(config.max_body_bytes, 1024 * 1024);
+        assert_eq!(config.log_format, LogFormat::Common);
+        assert_eq!(config.access_log, None);
+        assert_eq!(config.log_level, log::LevelFilter::Info);
+    }
+
+    #[test]
+    fn log_flags() {
+        let config = Config::parse_from([
+            "looplight",
+            "--log-format",
+            "json",
+            "--access-log",
+            "/var/log/looplight/access.log",
+            "--log-level",
+            "warn",
+        ]);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(
+            config.access_log,
+            Some(PathBuf::from("/var/log/looplight/access.log"))
+        );
+        assert_eq!(config.log_level, log::LevelFilter::Warn);
+        let combined = Config::parse_from(["looplight", "--log-format", "combined"]);
+        assert_eq!(combined.log_format, LogFormat::Combined);
+        assert!(Config::try_parse_from(["looplight", "--log-format", "apache"]).is_err());
+        assert!(Config::try_parse_from(["looplight", "--log-level", "off"]).is_err());
+        assert!(Config::try_parse_from(["looplight", "--log-level", "loud"]).is_err());
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub mod http;
 pub mod jobs;
 pub mod json;
 pub mod live_reload;
+pub mod logger;
 pub mod metrics;
 pub mod privileges;
 pub mod router;

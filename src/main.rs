@@ -19,10 +19,12 @@ fn main() -> ExitCode {
     give_large_allocations_back();
     // The flags over the --config file; exits on errors, --help and --check-config.
     let config = looplight::config_file::parse();
+    // The first and only logger: this cannot fail.
+    let _ = looplight::logger::init(config.log_level);
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("looplight: {error}");
+            log::error!("{error}");
             ExitCode::FAILURE
         }
     }
@@ -36,6 +38,7 @@ fn run(config: Config) -> std::io::Result<()> {
         .map_err(|error| std::io::Error::other(format!("--db {}: {error}", config.db.display())))?;
     let (redirect_http, hsts) = (config.redirect_http, config.hsts);
     let (root, mut static_options) = (config.root.clone(), config.static_options());
+    let workers = config.workers();
     let user = config.user.clone();
     let db_files = match config.db_target() {
         Target::Sqlite(path) => privileges::sqlite_files(&path),
@@ -51,9 +54,9 @@ fn run(config: Config) -> std::io::Result<()> {
         })?;
     if let Some(live_reload) = &live_reload {
         static_options = live_reload.static_options(static_options);
-        eprintln!(
-            "looplight: watching {} (--watch, for development): edits are served at once and \
-             open pages reload",
+        log::info!(
+            "watching {} (--watch, for development): edits are served at once and open pages \
+             reload",
             root.display()
         );
     }
@@ -65,10 +68,9 @@ fn run(config: Config) -> std::io::Result<()> {
             .map_err(|error| {
                 std::io::Error::new(error.kind(), format!("--user {name}: {error}"))
             })?,
-        None if privileges::running_as_root() => eprintln!(
-            "looplight: warning: serving as root; --user NAME gives root up once the listeners \
-             are bound"
-        ),
+        None if privileges::running_as_root() => {
+            log::warn!("serving as root; --user NAME gives root up once the listeners are bound")
+        }
         None => {}
     }
     let tls_addr = server.tls_addr();
@@ -112,6 +114,13 @@ fn run(config: Config) -> std::io::Result<()> {
         }
         stdout.flush()?;
         drop(stdout);
+        let https = tls_addr.map_or(String::new(), |addr| format!(" and https://{addr}"));
+        log::info!(
+            "looplight {} serving {} on http://{local_addr}{https} with {workers} worker{}",
+            env!("CARGO_PKG_VERSION"),
+            root.display(),
+            if workers == 1 { "" } else { "s" },
+        );
         if let (Some(certificate), Some(tls_addr)) = (&certificate, tls_addr) {
             explain_certificate(certificate, tls_addr);
         }
@@ -153,7 +162,7 @@ fn host_of(addr: SocketAddr) -> String {
     }
 }
 
-/// Tells the operator (on stderr) which certificate HTTPS serves and, for a self-signed one,
+/// Tells the operator (in the log) which certificate HTTPS serves and, for a self-signed one,
 /// how to trust it.
 fn explain_certificate(certificate: &CertificateInfo, tls_addr: SocketAddr) {
     let path = std::fs::canonicalize(&certificate.cert_path)
@@ -161,7 +170,7 @@ fn explain_certificate(certificate: &CertificateInfo, tls_addr: SocketAddr) {
     let path = path.display();
     let fingerprint = &certificate.fingerprint;
     let Some(spki) = &certificate.spki_sha256 else {
-        eprintln!("looplight: HTTPS certificate {path} (SHA-256 {fingerprint})");
+        log::info!("HTTPS certificate {path} (SHA-256 {fingerprint})");
         return;
     };
     let made = if certificate.generated {
@@ -170,11 +179,11 @@ fn explain_certificate(certificate: &CertificateInfo, tls_addr: SocketAddr) {
         "reused"
     };
     let url = format!("https://localhost:{}/", tls_addr.port());
-    eprintln!(
-        "looplight: HTTPS uses a self-signed certificate for localhost ({made}): {path}\n\
-         looplight:   SHA-256 fingerprint: {fingerprint}\n\
-         looplight:   curl: curl --cacert {path} {url}\n\
-         looplight:   browser: open {url} and accept the warning once the certificate's SHA-256 \
+    log::info!("HTTPS uses a self-signed certificate for localhost ({made}): {path}");
+    log::info!("  SHA-256 fingerprint: {fingerprint}");
+    log::info!("  curl: curl --cacert {path} {url}");
+    log::info!(
+        "  browser: open {url} and accept the warning once the certificate's SHA-256 \
          fingerprint matches the one above; or import {path} as a trusted certificate; or start \
          Chromium with --ignore-certificate-errors-spki-list={spki}"
     );

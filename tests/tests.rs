@@ -44,6 +44,8 @@ mod lifecycle;
 mod limits;
 #[path = "suite/live_reload.rs"]
 mod live_reload;
+#[path = "suite/logs.rs"]
+mod logs;
 #[path = "suite/metrics.rs"]
 mod metrics;
 #[path = "suite/pages.rs"]

@@ -124,7 +124,7 @@ for conns in 64 1000; do
     load /hello.txt $conns > /dev/null
     stop
     echo "$conns connections:"
-    grep '^looplight: worker ' "$work/stderr" | sed 's/^/    /'
+    grep ' INFO worker ' "$work/stderr" | sed 's/^/    /'
 done
 
 echo "3. memory of looplight --workers 2"

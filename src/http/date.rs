@@ -1,14 +1,19 @@
 //! The current time as the `Date` header needs it (RFC 9110 §6.6.1) and as the access log
-//! needs it, formatted once per second instead of once per response.
+//! needs it (common log format, RFC 3339), formatted once per second instead of once per
+//! response.
 //!
 //! The loop calls [`DateCache::refresh`] once per tick; responses copy the cached bytes.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use time::format_description::well_known::Rfc3339;
+
 /// Length of an IMF-fixdate: `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub const IMF_FIXDATE_LEN: usize = 29;
 /// Length of a common-log-format timestamp: `06/Nov/1994:08:49:37 +0000`.
 pub const CLF_LEN: usize = 26;
+/// Length of an RFC 3339 timestamp in UTC to the second: `1994-11-06T08:49:37Z`.
+pub const RFC3339_LEN: usize = 20;
 
 /// The formatted current second.
 #[derive(Clone, Debug)]
@@ -16,6 +21,7 @@ pub struct DateCache {
     second: u64,
     imf_fixdate: [u8; IMF_FIXDATE_LEN],
     clf: [u8; CLF_LEN],
+    rfc3339: [u8; RFC3339_LEN],
 }
 
 impl DateCache {
@@ -24,6 +30,7 @@ impl DateCache {
             second: u64::MAX,
             imf_fixdate: [b' '; IMF_FIXDATE_LEN],
             clf: [b' '; CLF_LEN],
+            rfc3339: [b' '; RFC3339_LEN],
         };
         cache.refresh(SystemTime::now());
         cache
@@ -43,6 +50,16 @@ impl DateCache {
             self.imf_fixdate.copy_from_slice(formatted.as_bytes());
             self.clf = clf_from_imf_fixdate(&self.imf_fixdate);
         }
+        let utc = i64::try_from(second)
+            .ok()
+            .and_then(|second| time::OffsetDateTime::from_unix_timestamp(second).ok());
+        if let Some(utc) = utc {
+            let mut rfc3339 = [b' '; RFC3339_LEN];
+            let formatted = utc.format_into(&mut &mut rfc3339[..], &Rfc3339);
+            if matches!(formatted, Ok(RFC3339_LEN)) {
+                self.rfc3339 = rfc3339;
+            }
+        }
     }
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT`
@@ -53,6 +70,12 @@ impl DateCache {
     /// `06/Nov/1994:08:49:37 +0000`
     pub fn clf(&self) -> &[u8; CLF_LEN] {
         &self.clf
+    }
+
+    /// `1994-11-06T08:49:37Z`
+    pub fn rfc3339(&self) -> &str {
+        // Formatted from ASCII digits and separators (or still the initial spaces).
+        std::str::from_utf8(&self.rfc3339).unwrap_or_default()
     }
 }
 
@@ -90,6 +113,7 @@ mod tests {
         cache.refresh(UNIX_EPOCH + Duration::from_secs(784_111_777));
         assert_eq!(cache.imf_fixdate(), b"Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(cache.clf(), b"06/Nov/1994:08:49:37 +0000");
+        assert_eq!(cache.rfc3339(), "1994-11-06T08:49:37Z");
     }
 
     #[test]
@@ -99,7 +123,9 @@ mod tests {
         cache.refresh(base);
         cache.refresh(base + Duration::from_millis(999));
         assert_eq!(cache.imf_fixdate(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(cache.rfc3339(), "1994-11-06T08:49:37Z");
         cache.refresh(base + Duration::from_secs(1));
         assert_eq!(cache.imf_fixdate(), b"Sun, 06 Nov 1994 08:49:38 GMT");
+        assert_eq!(cache.rfc3339(), "1994-11-06T08:49:38Z");
     }
 }

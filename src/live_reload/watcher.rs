@@ -93,7 +93,7 @@ fn run(
             Ok(Err(error)) => {
                 // Say it (a directory that could not be watched, say), and trust nothing
                 // cached.
-                eprintln!("looplight: --watch: {error}");
+                log::error!("--watch: {error}");
                 changes.bump();
             }
             Err(RecvTimeoutError::Timeout) => {}

@@ -1,110 +1,208 @@
-//! The access log: one common-log-format line per request, buffered in memory and written to
-//! stdout once per loop tick, so logging costs a memcpy per request and a write per tick.
+//! The access log: one line per request (in the `--log-format`, see `log_format`), buffered in
+//! memory and written once per loop tick, so logging costs a memcpy per request and a write
+//! per tick. It goes to stdout, or to the `--access-log` file, reopened on SIGUSR1.
 //!
-//! Each worker has its own log buffer, written straight to file descriptor 1 with write(2) in
-//! pieces of whole lines of at most `PIPE_BUF` bytes: such a write lands whole, never with
-//! another worker's bytes inside (POSIX for pipes; Linux serializes writes to a file), so lines
-//! from different workers never interleave mid-line, and no worker waits on a lock another
-//! holds (std's stdout lock would be one, taken every tick by every worker).
+//! Each worker has its own buffer and writes it itself; no worker waits for another, except
+//! behind a line longer than a pipe writes whole:
+//! - stdout: straight to file descriptor 1 with write(2), in pieces of whole lines of at most
+//!   `PIPE_BUF` bytes. Such a write lands whole, never with another worker's bytes inside
+//!   (POSIX for pipes; Linux serializes writes to a file), so lines from different workers
+//!   never interleave mid-line. A line longer than that (a long URI or User-Agent) is written
+//!   alone while no other worker writes (`STDOUT_WRITES`), since a pipe may split it.
+//! - a file: each worker has its own descriptor, opened with O_APPEND, and writes its whole
+//!   buffer in one call: each write is appended whole, at the end of the file.
+//!
+//! Reopening (logrotate renamed the file and sent SIGUSR1): the worker that receives the
+//! signal counts it in `Control` and wakes the others; each loop compares that count with the
+//! one its file was opened at once per tick ([`AccessLog::follow_reopens`]), writes what it
+//! has buffered to the old file, and opens a new one at the path. A line is buffered, then
+//! written whole to exactly one of the two files: none is lost or split by a rotation.
 
-use std::io::{self, Write};
+use std::fs::{File, OpenOptions};
+use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
+use crate::config::Config;
 use crate::http::conn::Exchange;
 use crate::http::date::DateCache;
+use crate::server::log_format::LogFormat;
 
 /// Flush early if a tick produced this much log (a burst of pipelined requests).
 const FLUSH_THRESHOLD: usize = 64 * 1024;
 /// The most one write(2) to a pipe writes whole (POSIX `PIPE_BUF`, 4096 on Linux).
 const WHOLE_WRITE_BYTES: usize = 4096;
 
+/// Taken shared by every write to stdout of at most `WHOLE_WRITE_BYTES`, which lands whole
+/// anyway, so writers of such pieces never wait for each other; taken exclusively to write one
+/// longer line, which a pipe may split and interleave with other writes (when the pipe is
+/// full: without it, 6 KB lines from two workers came out mixed in 2 of 3 runs of
+/// `logs::long_lines_of_both_workers_on_stdout_stay_whole`). A worker takes it per write of a
+/// flush, never per request.
+static STDOUT_WRITES: RwLock<()> = RwLock::new(());
+
+/// One loop's access log.
 #[derive(Debug)]
 pub struct AccessLog {
-    enabled: bool,
+    format: LogFormat,
+    output: Output,
     buf: Vec<u8>,
     /// Exchanges recorded (logged or not): the requests this loop served.
     exchanges: u64,
 }
 
+/// Where the lines go.
+#[derive(Debug)]
+enum Output {
+    /// `--quiet`: nowhere.
+    Off,
+    Stdout,
+    File {
+        path: PathBuf,
+        file: File,
+        /// The reopen requests (SIGUSR1) counted when `file` was opened.
+        reopens_seen: u64,
+    },
+}
+
 impl AccessLog {
-    pub fn new(enabled: bool) -> AccessLog {
-        AccessLog {
-            enabled,
+    /// The log `config` asks for: off with `--quiet`, else in `--log-format` to stdout or to
+    /// the `--access-log` file (opened for appending, created if missing).
+    pub fn for_config(config: &Config) -> io::Result<AccessLog> {
+        let output = match (&config.access_log, config.quiet) {
+            (_, true) => Output::Off,
+            (None, false) => Output::Stdout,
+            (Some(path), false) => Output::File {
+                file: open_for_appending(path).map_err(|error| {
+                    io::Error::new(
+                        error.kind(),
+                        format!("--access-log {}: {error}", path.display()),
+                    )
+                })?,
+                path: path.clone(),
+                reopens_seen: 0,
+            },
+        };
+        Ok(AccessLog {
+            format: config.log_format,
+            output,
             buf: Vec::new(),
             exchanges: 0,
-        }
+        })
     }
 
-    /// Appends `host - - [date] "request" status bytes`.
+    /// Appends the line for `exchange` (from `peer`).
     pub fn record(&mut self, peer: IpAddr, date: &DateCache, exchange: &Exchange<'_>) {
         self.exchanges += 1;
-        if !self.enabled {
+        if matches!(self.output, Output::Off) {
             return;
         }
-        let Exchange {
-            request,
-            status,
-            body_bytes,
-            ..
-        } = exchange;
-        let buf = &mut self.buf;
-        // Writing into a Vec cannot fail.
-        let _ = write!(buf, "{peer} - - [");
-        buf.extend_from_slice(date.clf());
-        buf.extend_from_slice(b"] \"");
-        match request {
-            Some(line) => {
-                push_escaped(buf, line.method);
-                buf.push(b' ');
-                push_escaped(buf, line.target);
-                buf.push(b' ');
-                buf.extend_from_slice(line.version.as_bytes());
-            }
-            None => buf.push(b'-'),
-        }
-        buf.extend_from_slice(b"\" ");
-        buf.extend_from_slice(itoa::Buffer::new().format(status.as_u16()).as_bytes());
-        buf.push(b' ');
-        if *body_bytes == 0 {
-            buf.push(b'-');
-        } else {
-            buf.extend_from_slice(itoa::Buffer::new().format(*body_bytes).as_bytes());
-        }
-        buf.push(b'\n');
-        if buf.len() >= FLUSH_THRESHOLD {
+        self.format.write_line(&mut self.buf, peer, date, exchange);
+        if self.buf.len() >= FLUSH_THRESHOLD {
             self.flush();
         }
     }
 
-    /// Writes out what was buffered. A failing stdout loses log lines, never requests.
+    /// Writes out what was buffered. A failing output loses log lines, never requests.
     pub fn flush(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        let stdout = io::stdout();
-        let mut rest = &self.buf[..];
-        while !rest.is_empty() {
-            let piece = whole_lines_within(rest, WHOLE_WRITE_BYTES);
-            match rustix::io::write(stdout.as_fd(), piece) {
-                Ok(0) => break,
-                Ok(written) => rest = &rest[written..],
-                Err(rustix::io::Errno::INTR) => {}
-                Err(_) => break,
-            }
+        match &self.output {
+            Output::Off => {}
+            Output::Stdout => write_to_stdout(&self.buf),
+            Output::File { file, .. } => write_to_file(file, &self.buf),
         }
         self.buf.clear();
+    }
+
+    /// Opens the file anew at its path if SIGUSR1 asked for it since it was opened
+    /// (`reopens` is the count of those requests): what is buffered goes to the old file
+    /// first. If the new file cannot be opened, the old one stays in use.
+    pub fn follow_reopens(&mut self, reopens: u64) {
+        let Output::File { reopens_seen, .. } = &self.output else {
+            return;
+        };
+        if *reopens_seen == reopens {
+            return;
+        }
+        self.flush();
+        let Output::File {
+            path,
+            file,
+            reopens_seen,
+        } = &mut self.output
+        else {
+            return;
+        };
+        *reopens_seen = reopens;
+        match open_for_appending(path) {
+            Ok(new) => {
+                *file = new;
+                log::debug!("reopened the access log {}", path.display());
+            }
+            Err(error) => log::error!(
+                "cannot reopen the access log {}, still writing to the old file: {error}",
+                path.display()
+            ),
+        }
     }
 
     /// The exchanges recorded so far, logged or not.
     pub fn exchanges(&self) -> u64 {
         self.exchanges
     }
+}
 
-    #[cfg(test)]
-    fn buffered(&self) -> &[u8] {
-        &self.buf
+/// Opens `path` for appending, creating it (mode 0644, less the umask) if missing.
+fn open_for_appending(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).create(true).open(path)
+}
+
+/// Writes whole lines to stdout: pieces of at most `WHOLE_WRITE_BYTES`, or one longer line
+/// alone (see `STDOUT_WRITES`).
+fn write_to_stdout(lines: &[u8]) {
+    let stdout = io::stdout();
+    let mut rest = lines;
+    while !rest.is_empty() {
+        let piece = whole_lines_within(rest, WHOLE_WRITE_BYTES);
+        let written = if piece.len() <= WHOLE_WRITE_BYTES {
+            let _shared = STDOUT_WRITES
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            write_all(stdout.as_fd(), piece)
+        } else {
+            let _alone = STDOUT_WRITES
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            write_all(stdout.as_fd(), piece)
+        };
+        if written.is_err() {
+            return;
+        }
+        rest = &rest[piece.len()..];
     }
+}
+
+/// Appends the whole buffer with one write (a short write, only on errors such as a full
+/// disk, goes on with the rest).
+fn write_to_file(file: &File, lines: &[u8]) {
+    let _ = write_all(file.as_fd(), lines);
+}
+
+/// write(2) until all of `bytes` is written, retrying on EINTR.
+fn write_all(fd: std::os::fd::BorrowedFd<'_>, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match rustix::io::write(fd, bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => bytes = &bytes[written..],
+            Err(rustix::io::Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The longest start of `bytes` made of whole lines and at most `limit` bytes long; a first line
@@ -119,22 +217,14 @@ fn whole_lines_within(bytes: &[u8], limit: usize) -> &[u8] {
     &bytes[..end]
 }
 
-/// Quotes and backslashes are escaped so a crafted target cannot forge log fields.
-fn push_escaped(buf: &mut Vec<u8>, text: &str) {
-    for &byte in text.as_bytes() {
-        if byte == b'"' || byte == b'\\' {
-            buf.push(b'\\');
-        }
-        buf.push(byte);
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::http::conn::RequestLine;
-    use crate::http::status::StatusCode;
     use std::time::{Duration, UNIX_EPOCH};
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::http::status::StatusCode;
 
     #[test]
     fn writes_are_whole_lines_within_the_limit() {
@@ -147,34 +237,94 @@ mod tests {
         assert_eq!(whole_lines_within(b"aaaa", 2), b"aaaa");
     }
 
-    #[test]
-    fn common_log_format_line() {
+    fn config(args: &[&str]) -> Config {
+        Config::parse_from(["looplight"].iter().chain(args))
+    }
+
+    /// A line per call, in the configured format.
+    fn record(log: &mut AccessLog, status: StatusCode) {
         let mut date = DateCache::new();
         date.refresh(UNIX_EPOCH + Duration::from_secs(784_111_777));
-        let mut log = AccessLog::new(true);
-        let request = RequestLine {
-            method: "GET",
-            target: "/a\"b",
-            version: "HTTP/1.1",
-        };
-        let answered = Exchange {
-            request: Some(request),
-            status: StatusCode::OK,
-            body_bytes: 12,
-            started: None,
-        };
-        let rejected = Exchange {
+        let exchange = Exchange {
             request: None,
-            status: StatusCode::BAD_REQUEST,
+            status,
             body_bytes: 0,
-            started: None,
+            duration: Duration::ZERO,
         };
-        log.record([127, 0, 0, 1].into(), &date, &answered);
-        log.record([127, 0, 0, 1].into(), &date, &rejected);
+        log.record([127, 0, 0, 1].into(), &date, &exchange);
+    }
+
+    #[test]
+    fn quiet_counts_exchanges_and_logs_nothing() {
+        let mut log = AccessLog::for_config(&config(&["--quiet"])).unwrap();
+        record(&mut log, StatusCode::OK);
+        assert_eq!(log.exchanges(), 1);
+        assert!(log.buf.is_empty());
+    }
+
+    #[test]
+    fn a_file_is_appended_to_and_reopened_at_its_path_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        std::fs::write(&path, "kept\n").unwrap();
+        let path_arg = path.to_str().unwrap();
+        let mut log = AccessLog::for_config(&config(&["--access-log", path_arg])).unwrap();
+        record(&mut log, StatusCode::OK);
         assert_eq!(
-            String::from_utf8_lossy(log.buffered()),
-            "127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"GET /a\\\"b HTTP/1.1\" 200 12\n\
-             127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"-\" 400 -\n"
+            std::fs::read_to_string(&path).unwrap(),
+            "kept\n",
+            "buffered"
         );
+        log.follow_reopens(0);
+        log.flush();
+        let first = "127.0.0.1 - - [06/Nov/1994:08:49:37 +0000] \"-\" 200 -\n";
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("kept\n{first}")
+        );
+
+        // logrotate: rename, then SIGUSR1. The line buffered before goes to the old file.
+        let rotated = dir.path().join("access.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        record(&mut log, StatusCode::CREATED);
+        log.follow_reopens(1);
+        record(&mut log, StatusCode::NO_CONTENT);
+        log.follow_reopens(1);
+        log.flush();
+        let second = first.replace("200", "201");
+        let third = first.replace("200", "204");
+        assert_eq!(
+            std::fs::read_to_string(&rotated).unwrap(),
+            format!("kept\n{first}{second}")
+        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), third);
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_reopened_leaves_the_old_one_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("logs");
+        std::fs::create_dir(&sub).unwrap();
+        let path = sub.join("access.log");
+        let path_arg = path.to_str().unwrap();
+        let mut log = AccessLog::for_config(&config(&["--access-log", path_arg])).unwrap();
+        let moved = dir.path().join("moved");
+        std::fs::rename(&sub, &moved).unwrap();
+        log.follow_reopens(1);
+        record(&mut log, StatusCode::OK);
+        log.flush();
+        let old = std::fs::read_to_string(moved.join("access.log")).unwrap();
+        assert!(old.ends_with(" 200 -\n"), "{old:?}");
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_opened_is_an_error_naming_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("access.log");
+        let args = ["--access-log", path.to_str().unwrap()];
+        let error = AccessLog::for_config(&config(&args)).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
+        assert!(error.to_string().contains("--access-log"), "{error}");
     }
 }

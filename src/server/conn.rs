@@ -122,7 +122,7 @@ impl Ctx<'_> {
         };
         (env, move |exchange: &Exchange<'_>| {
             log.record(peer, date, exchange);
-            metrics.record(exchange, kind, now);
+            metrics.record(exchange, kind);
         })
     }
 }

@@ -9,7 +9,7 @@
 //! the scrape, which runs on whichever loop the scraper's connection landed on.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use crate::http::conn::{Activity, Exchange};
 use crate::http::method::Method;
@@ -103,23 +103,18 @@ pub struct WorkerMetrics {
 }
 
 impl WorkerMetrics {
-    /// Counts an answered (or rejected) request, answered at `now` by `kind`.
+    /// Counts an answered (or rejected) request, answered by `kind`; the time it took is
+    /// counted for requests only (not for input that was not one).
     #[inline]
-    pub fn record(&self, exchange: &Exchange<'_>, kind: RequestKind, now: Instant) {
+    pub fn record(&self, exchange: &Exchange<'_>, kind: RequestKind) {
         let method = exchange
             .request
             .as_ref()
             .map_or(METHODS.len() - 1, |line| method_index(line.method));
         let class = usize::from(exchange.status.as_u16() / 100).clamp(1, 5) - 1;
         self.requests[method][class].inc();
-        if let Some(started) = exchange.started {
-            // Most requests are answered in the tick they arrived in.
-            let took = if started == now {
-                Duration::ZERO
-            } else {
-                now.saturating_duration_since(started)
-            };
-            self.durations[kind as usize].observe(took);
+        if exchange.request.is_some() {
+            self.durations[kind as usize].observe(exchange.duration);
         }
     }
 
@@ -413,18 +408,19 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::conn::RequestLine;
+    use crate::http::conn::{HeaderFields, RequestLine};
 
-    fn exchange(method: &str, status: StatusCode, started: Option<Instant>) -> Exchange<'_> {
+    fn exchange(method: &str, status: StatusCode, took: Duration) -> Exchange<'_> {
         Exchange {
             request: Some(RequestLine {
                 method,
                 target: "/",
                 version: "HTTP/1.1",
+                fields: HeaderFields::new(b"", &[]),
             }),
             status,
             body_bytes: 0,
-            started,
+            duration: took,
         }
     }
 
@@ -439,30 +435,26 @@ mod tests {
     #[test]
     fn requests_are_counted_by_method_and_status_class_and_timed_by_kind() {
         let metrics = Arc::new(WorkerMetrics::default());
-        let now = Instant::now();
-        let before = now - Duration::from_millis(3);
+        let ms = Duration::from_millis(3);
         metrics.record(
-            &exchange("GET", StatusCode::OK, Some(now)),
+            &exchange("GET", StatusCode::OK, Duration::ZERO),
             RequestKind::Static,
-            now,
         );
         metrics.record(
-            &exchange("POST", StatusCode::NOT_FOUND, Some(before)),
+            &exchange("POST", StatusCode::NOT_FOUND, ms),
             RequestKind::Api,
-            now,
         );
         metrics.record(
-            &exchange("BREW", StatusCode::NOT_IMPLEMENTED, None),
+            &exchange("BREW", StatusCode::NOT_IMPLEMENTED, Duration::ZERO),
             RequestKind::Static,
-            now,
         );
         let rejected = Exchange {
             request: None,
             status: StatusCode::BAD_REQUEST,
             body_bytes: 0,
-            started: None,
+            duration: ms,
         };
-        metrics.record(&rejected, RequestKind::Static, now);
+        metrics.record(&rejected, RequestKind::Static);
         let registry = Registry::default();
         registry.register(Arc::clone(&metrics), Vec::new());
         registry.register(Arc::clone(&metrics), Vec::new()); // a second worker, same counts
@@ -473,7 +465,7 @@ mod tests {
             "looplight_http_requests_total{method=\"other\",status=\"5xx\"} 2\n",
             "looplight_http_requests_total{method=\"other\",status=\"4xx\"} 2\n",
             "looplight_http_requests_total{method=\"PUT\",status=\"2xx\"} 0\n",
-            "looplight_http_request_duration_seconds_bucket{kind=\"static\",le=\"0.0001\"} 2\n",
+            "looplight_http_request_duration_seconds_bucket{kind=\"static\",le=\"0.0001\"} 4\n",
             "looplight_http_request_duration_seconds_bucket{kind=\"api\",le=\"0.0025\"} 0\n",
             "looplight_http_request_duration_seconds_bucket{kind=\"api\",le=\"0.005\"} 2\n",
             "looplight_http_request_duration_seconds_count{kind=\"stream\"} 0\n",

@@ -21,14 +21,14 @@
 //! 1. wait for events, no longer than the nearest deadline (0 if a connection yielded);
 //! 2. refresh the cached date;
 //! 3. for each event: accept until `WouldBlock` (a listener: plain HTTP, or HTTPS whose
-//!    connections get a rustls session), start a graceful shutdown or reload the certificate
-//!    (signal), hand finished jobs to their connections and deliver published events
-//!    (waker), or drive the connection (socket);
+//!    connections get a rustls session), start a graceful shutdown, reload the certificate or
+//!    ask for the access log to be reopened (signal), hand finished jobs to their connections
+//!    and deliver published events (waker), or drive the connection (socket);
 //! 4. drive the connections that yielded their turn last tick;
 //!    (after any connection ran a handler, the events it published are written to their
 //!    subscribers at once, before anyone else is served);
 //! 5. fire due timers;
-//! 6. flush the access log.
+//! 6. flush the access log (to a file opened anew, if SIGUSR1 asked for it).
 //!
 //! Connections live in a `Slab`; their slot index is their `mio::Token`. When the connection
 //! limit is reached, or the process runs out of file descriptors, accepting pauses (leaving new
@@ -37,6 +37,7 @@
 
 pub mod access_log;
 pub mod conn;
+pub mod log_format;
 pub mod metrics;
 pub mod pool;
 pub mod timers;
@@ -56,7 +57,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
@@ -138,6 +139,9 @@ impl Server {
             .check()
             .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))?;
         raise_open_file_limit();
+        // The access log file is created (or found unwritable) before anything is announced;
+        // each worker opens its own.
+        AccessLog::for_config(&config)?;
         let reuse_port = config.workers() > 1;
         let listener = listen(config.addr, reuse_port)?;
         let local_addr = listener.local_addr()?;
@@ -205,9 +209,9 @@ impl Server {
     }
 
     /// Serves `app` on one event loop, on this thread, until SIGINT or SIGTERM, then finishes
-    /// the responses in flight (at most `shutdown_timeout`) and returns. With HTTPS on, SIGHUP
-    /// reloads the certificate. Only poll and listener failures return an error. (For several
-    /// loops, see [`Server::run_workers`].)
+    /// the responses in flight (at most `shutdown_timeout`) and returns. SIGUSR1 reopens the
+    /// `--access-log` file; with HTTPS on, SIGHUP reloads the certificate. Only poll and
+    /// listener failures return an error. (For several loops, see [`Server::run_workers`].)
     pub fn run(self, app: App) -> io::Result<()> {
         let signals = self.signals();
         let mut workers = self.into_workers(1, signals)?;
@@ -266,8 +270,8 @@ impl Server {
                 control.shut_down_all();
             }
             if count > 1 {
-                eprintln!(
-                    "looplight: worker {index} of {count} served {} requests on {} connections",
+                log::info!(
+                    "worker {index} of {count} served {} requests on {} connections",
                     event_loop.shared.log.exchanges(),
                     event_loop.accepted
                 );
@@ -300,12 +304,12 @@ impl Server {
         })
     }
 
-    /// The signals the server answers: SIGINT and SIGTERM, and SIGHUP with HTTPS on.
+    /// The signals the server answers: SIGINT, SIGTERM and SIGUSR1, and SIGHUP with HTTPS on.
     fn signals(&self) -> &'static [i32] {
         if self.tls.is_some() {
-            &[SIGINT, SIGTERM, SIGHUP]
+            &[SIGINT, SIGTERM, SIGUSR1, SIGHUP]
         } else {
-            &[SIGINT, SIGTERM]
+            &[SIGINT, SIGTERM, SIGUSR1]
         }
     }
 
@@ -351,6 +355,7 @@ impl Server {
             running: AtomicUsize::new(count),
             tls: tls_settings.map(Mutex::new),
             tls_generation: AtomicU64::new(0),
+            access_log_reopens: AtomicU64::new(0),
             wakers: wakers.clone(),
             registry: Arc::default(),
         });
@@ -467,6 +472,9 @@ struct Control {
     tls: Option<Mutex<TlsSettings>>,
     /// Bumped by each reload: a loop whose copy is older takes the new configuration.
     tls_generation: AtomicU64,
+    /// SIGUSR1s received: a loop whose access log file was opened at an older count opens it
+    /// anew (`AccessLog::follow_reopens`).
+    access_log_reopens: AtomicU64,
     /// Every worker's waker, to tell them all.
     wakers: Vec<Arc<Waker>>,
     /// Every worker's metrics, for the scrape.
@@ -510,16 +518,23 @@ impl Control {
                 // Bumped before the news is out: a connection accepted after the line below,
                 // on any worker, gets the new certificate (`EventLoop::refresh_tls`).
                 self.tls_generation.fetch_add(1, Ordering::AcqRel);
-                eprintln!(
-                    "looplight: reloaded {} (SHA-256 {})",
+                log::info!(
+                    "reloaded {} (SHA-256 {})",
                     certificate.cert_path.display(),
                     certificate.fingerprint
                 );
             }
             Err(error) => {
-                eprintln!("looplight: certificate not reloaded, keeping the old one: {error}")
+                log::error!("certificate not reloaded, keeping the old one: {error}")
             }
         }
+    }
+
+    /// Asks every loop to open its access log file anew (after logrotate renamed it).
+    fn reopen_access_log(&self) {
+        log::info!("SIGUSR1: reopening the access log");
+        self.access_log_reopens.fetch_add(1, Ordering::AcqRel);
+        self.wake_all();
     }
 
     /// The current TLS configuration and its generation.
@@ -603,7 +618,7 @@ impl EventLoop {
             .register(Arc::clone(&metrics), app.file_cache_stats());
         let endpoint = (config.metrics || config.metrics_addr.is_some())
             .then(|| Endpoint::new(Arc::clone(&control.registry), config.metrics));
-        let mut shared = Shared::with_pool(app, config, waker, pool);
+        let mut shared = Shared::with_pool(app, config, waker, pool)?;
         shared.metrics = metrics;
         shared.endpoint = endpoint;
         Ok(EventLoop {
@@ -679,6 +694,8 @@ impl EventLoop {
                 self.accept_all();
             }
             // 6. Log.
+            let reopens = self.control.access_log_reopens.load(Ordering::Acquire);
+            self.shared.log.follow_reopens(reopens);
             self.shared.log.flush();
 
             if let Some(deadline) = self.shutdown_deadline
@@ -935,7 +952,8 @@ impl EventLoop {
         }
     }
 
-    /// SIGHUP reloads the certificate; SIGINT/SIGTERM shut down: on every worker.
+    /// SIGHUP reloads the certificate; SIGUSR1 reopens the access log; SIGINT/SIGTERM shut
+    /// down: on every worker.
     fn on_signal(&mut self) {
         let Some(signals) = &mut self.signals else {
             return;
@@ -944,7 +962,13 @@ impl EventLoop {
         if received.contains(&SIGHUP) {
             self.control.reload_certificate();
         }
-        for _ in received.iter().filter(|&&signal| signal != SIGHUP) {
+        if received.contains(&SIGUSR1) {
+            self.control.reopen_access_log();
+        }
+        for _ in received
+            .iter()
+            .filter(|&&signal| signal == SIGINT || signal == SIGTERM)
+        {
             self.control.shut_down_all();
         }
         self.follow_control();
@@ -1028,15 +1052,20 @@ impl Shared {
     pub(crate) fn new(app: App, config: Config, waker: Arc<Waker>) -> io::Result<Shared> {
         let threads = config.helpers().max(app.helpers_needed());
         let pool = Arc::new(HelperPool::new(threads)?);
-        Ok(Shared::with_pool(app, config, waker, pool))
+        Shared::with_pool(app, config, waker, pool)
     }
 
     /// [`Shared::new`] with the helper pool the workers share.
-    fn with_pool(app: App, config: Config, waker: Arc<Waker>, pool: Arc<HelperPool>) -> Shared {
+    fn with_pool(
+        app: App,
+        config: Config,
+        waker: Arc<Waker>,
+        pool: Arc<HelperPool>,
+    ) -> io::Result<Shared> {
         let mut date = DateCache::new();
         date.refresh(SystemTime::now());
-        Shared {
-            log: AccessLog::new(!config.quiet),
+        Ok(Shared {
+            log: AccessLog::for_config(&config)?,
             settings: config.connection_settings(),
             date,
             buffers: BufferPool::default(),
@@ -1047,7 +1076,7 @@ impl Shared {
             endpoint: None,
             app,
             config,
-        }
+        })
     }
 
     /// The connections' view of it at `now`.
@@ -1238,6 +1267,7 @@ mod tests {
             running: AtomicUsize::new(2),
             tls: None,
             tls_generation: AtomicU64::new(0),
+            access_log_reopens: AtomicU64::new(0),
             wakers: Vec::new(),
             registry: Arc::default(),
         });

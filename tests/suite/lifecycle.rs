@@ -405,6 +405,9 @@ fn help_documents_every_flag() {
         "--write-timeout",
         "--shutdown-timeout",
         "--max-connections",
+        "--log-format",
+        "--access-log",
+        "--log-level",
         "--help",
     ] {
         assert!(

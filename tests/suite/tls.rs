@@ -73,13 +73,14 @@ fn curl_ok(args: &[&str]) -> Output {
     out
 }
 
-/// Waits up to `PROMPT` for the stderr line starting with `prefix`.
+/// Waits up to `PROMPT` for the operator message (stderr, without its time and level)
+/// starting with `prefix`.
 fn stderr_line(server: &Server, prefix: &str) -> String {
     server
-        .wait_for_stderr_line(PROMPT, |l| l.starts_with(prefix))
+        .wait_for_message(PROMPT, |m| m.starts_with(prefix))
         .unwrap_or_else(|| {
             panic!(
-                "no stderr line starting with {prefix:?}; stderr:\n{}",
+                "no message starting with {prefix:?}; stderr:\n{}",
                 server.stderr_lines().join("\n")
             )
         })
@@ -87,8 +88,8 @@ fn stderr_line(server: &Server, prefix: &str) -> String {
 
 /// The fingerprint the server printed for its self-signed certificate.
 fn printed_fingerprint(server: &Server) -> String {
-    let line = stderr_line(server, "looplight:   SHA-256 fingerprint: ");
-    line["looplight:   SHA-256 fingerprint: ".len()..].to_string()
+    let line = stderr_line(server, "  SHA-256 fingerprint: ");
+    line["  SHA-256 fingerprint: ".len()..].to_string()
 }
 
 /// Reads from a raw socket until the peer closes it (EOF or reset); returns
@@ -471,10 +472,8 @@ fn curl_downloads_1_mib_over_tls_byte_exact() {
 #[test]
 fn the_curl_command_printed_on_stderr_works() {
     let server = tls_server();
-    let line = stderr_line(&server, "looplight:   curl: ");
-    let words: Vec<&str> = line["looplight:   curl: ".len()..]
-        .split_whitespace()
-        .collect();
+    let line = stderr_line(&server, "  curl: ");
+    let words: Vec<&str> = line["  curl: ".len()..].split_whitespace().collect();
     assert_eq!(words.first(), Some(&"curl"), "{line:?}");
     let url = words.last().unwrap();
     assert!(url.ends_with('/'), "the printed URL ends with /: {line:?}");
@@ -947,10 +946,10 @@ fn self_signed_certificate_is_explained_kept_private_and_reused() {
     let cert_file = server.cert_path();
     let canonical = std::fs::canonicalize(&cert_file).unwrap();
     let port = server.https_addr().port();
-    let first = stderr_line(&server, "looplight: HTTPS uses a self-signed certificate");
+    let first = stderr_line(&server, "HTTPS uses a self-signed certificate");
     // The reader thread collects stderr a line at a time: wait for the last of the four.
-    stderr_line(&server, "looplight:   browser: ");
-    let lines = server.stderr_lines();
+    stderr_line(&server, "  browser: ");
+    let lines = server.messages();
     let at = lines.iter().position(|l| *l == first).unwrap();
     assert!(
         lines.len() >= at + 4,
@@ -960,25 +959,22 @@ fn self_signed_certificate_is_explained_kept_private_and_reused() {
     assert_eq!(
         lines[at],
         format!(
-            "looplight: HTTPS uses a self-signed certificate for localhost (generated now): {}",
+            "HTTPS uses a self-signed certificate for localhost (generated now): {}",
             canonical.display()
         )
     );
     let fp = printed_fingerprint(&server);
     assert!(is_fingerprint(&fp), "{:?}", lines[at + 1]);
-    assert_eq!(
-        lines[at + 1],
-        format!("looplight:   SHA-256 fingerprint: {fp}")
-    );
+    assert_eq!(lines[at + 1], format!("  SHA-256 fingerprint: {fp}"));
     assert_eq!(
         lines[at + 2],
         format!(
-            "looplight:   curl: curl --cacert {} https://localhost:{port}/",
+            "  curl: curl --cacert {} https://localhost:{port}/",
             canonical.display()
         )
     );
     assert!(
-        lines[at + 3].starts_with("looplight:   browser: "),
+        lines[at + 3].starts_with("  browser: "),
         "{:?}",
         lines[at + 3]
     );
@@ -1005,11 +1001,11 @@ fn self_signed_certificate_is_explained_kept_private_and_reused() {
     // After a restart in the same directory: the same certificate.
     let dir = server.stop();
     let server = Server::builder().reuse_dir(dir).tls().start();
-    let line = stderr_line(&server, "looplight: HTTPS uses a self-signed certificate");
+    let line = stderr_line(&server, "HTTPS uses a self-signed certificate");
     assert_eq!(
         line,
         format!(
-            "looplight: HTTPS uses a self-signed certificate for localhost (reused): {}",
+            "HTTPS uses a self-signed certificate for localhost (reused): {}",
             canonical.display()
         )
     );
@@ -1057,11 +1053,11 @@ fn sighup_reloads_the_certificate_under_traffic() {
         ])
         .start();
     assert_eq!(server.cert_path(), cert_file);
-    let line = stderr_line(&server, "looplight: HTTPS certificate ");
+    let line = stderr_line(&server, "HTTPS certificate ");
     assert_eq!(
         line,
         format!(
-            "looplight: HTTPS certificate {} (SHA-256 {})",
+            "HTTPS certificate {} (SHA-256 {})",
             std::fs::canonicalize(&cert_file).unwrap().display(),
             a.fingerprint()
         )
@@ -1123,7 +1119,7 @@ fn sighup_reloads_the_certificate_under_traffic() {
     b.write(&cert_file, &key_file);
     server.signal("HUP");
     let reloaded = server
-        .wait_for_stderr_line(PROMPT, |l| l.starts_with("looplight: reloaded"))
+        .wait_for_message(PROMPT, |m| m.starts_with("reloaded"))
         .unwrap_or_else(|| panic!("no `reloaded` line:\n{}", server.stderr_lines().join("\n")));
     assert!(reloaded.contains(&b.fingerprint()), "{reloaded:?}");
     assert!(reloaded.contains("cert.pem"), "{reloaded:?}");
@@ -1208,11 +1204,8 @@ fn sighup_reloads_the_certificate_under_traffic() {
     c.write(&cert_file, &key_file);
     server.signal("HUP");
     wait_for("a second `reloaded` line", PROMPT, || {
-        let lines = server.stderr_lines();
-        let count = lines
-            .iter()
-            .filter(|l| l.starts_with("looplight: reloaded"))
-            .count();
+        let lines = server.messages();
+        let count = lines.iter().filter(|m| m.starts_with("reloaded")).count();
         if count >= 2 {
             Ok(())
         } else {

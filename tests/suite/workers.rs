@@ -6,7 +6,7 @@
 //! Which worker a connection lands on is the kernel's choice (a hash of the client's port), so
 //! each test opens many connections (32: the chance that all land on one of two workers is
 //! 2^-31) and, once the server has stopped, checks from the line each worker prints on its way
-//! out (`looplight: worker N of 2 served R requests on C connections`) that both served.
+//! out (`worker N of 2 served R requests on C connections`) that both served.
 
 use std::time::{Duration, Instant};
 
@@ -26,9 +26,9 @@ fn stop_and_count_connections(server: &mut Server) -> Vec<u64> {
     assert!(status.success(), "exit status {status:?}");
     let lines = wait_for("both workers' closing lines", PATIENCE, || {
         let lines: Vec<String> = server
-            .stderr_lines()
+            .messages()
             .into_iter()
-            .filter(|line| line.starts_with("looplight: worker "))
+            .filter(|message| message.starts_with("worker "))
             .collect();
         if lines.len() == 2 {
             Ok(lines)
@@ -40,14 +40,14 @@ fn stop_and_count_connections(server: &mut Server) -> Vec<u64> {
         .iter()
         .map(|line| {
             let words: Vec<&str> = line.split(' ').collect();
-            // looplight: worker N of 2 served R requests on C connections
-            assert_eq!(words.len(), 11, "{line:?}");
+            // worker N of 2 served R requests on C connections
+            assert_eq!(words.len(), 10, "{line:?}");
             let number = |at: usize| -> u64 {
                 words[at]
                     .parse()
                     .unwrap_or_else(|_| panic!("{line:?}: word {at}"))
             };
-            (number(2), number(9))
+            (number(1), number(8))
         })
         .collect();
     connections.sort_unstable();
@@ -191,7 +191,7 @@ fn a_reloaded_certificate_is_served_by_every_worker() {
     b.write(&cert_file, &key_file);
     server.signal("HUP");
     server
-        .wait_for_stderr_line(PATIENCE, |line| line.starts_with("looplight: reloaded"))
+        .wait_for_message(PATIENCE, |message| message.starts_with("reloaded"))
         .unwrap_or_else(|| panic!("no `reloaded` line:\n{}", server.stderr_lines().join("\n")));
     // Once the line is out, every worker hands out the new certificate.
     assert_eq!(

@@ -384,6 +384,7 @@ impl ServerBuilder {
             log,
             stdout_done,
             stderr_lines,
+            stderr_done,
             root,
             dir: Some(dir),
             database,
@@ -404,6 +405,8 @@ pub struct Server {
     /// it printed is gone: `log` is final).
     stdout_done: Arc<AtomicBool>,
     stderr_lines: Arc<Mutex<Vec<String>>>,
+    /// Set once the stderr reader has seen EOF (`stderr_lines` is final).
+    stderr_done: Arc<AtomicBool>,
     root: PathBuf,
     /// Always Some, except after `stop` took it.
     dir: Option<TempDir>,
@@ -518,6 +521,29 @@ impl Server {
         wait_for_line(&self.stderr_lines, timeout, pred)
     }
 
+    /// The operator messages on stderr so far (see `operator_message`), without their time
+    /// and level; lines of another shape are left out.
+    pub fn messages(&self) -> Vec<String> {
+        self.stderr_lines()
+            .iter()
+            .filter_map(|line| operator_message(line))
+            .map(|(_, message)| message.to_owned())
+            .collect()
+    }
+
+    /// Polls stderr until an operator message satisfies `pred` or `timeout` passes; returns
+    /// the message (without time and level).
+    pub fn wait_for_message(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let line = self.wait_for_stderr_line(timeout, |line| {
+            operator_message(line).is_some_and(|(_, message)| pred(message))
+        })?;
+        operator_message(&line).map(|(_, message)| message.to_owned())
+    }
+
     /// Polls the access log until a line satisfies `pred` or `timeout` passes.
     pub fn wait_for_log_line(
         &self,
@@ -553,6 +579,14 @@ impl Server {
     pub fn wait_stdout_closed(&self) {
         wait_until("the server's stdout to reach EOF", PATIENCE, || {
             self.stdout_done.load(Ordering::SeqCst)
+        });
+    }
+
+    /// After the process exited: waits until its stderr has been read to the
+    /// end, so `stderr_lines` holds everything it ever printed.
+    pub fn wait_stderr_closed(&self) {
+        wait_until("the server's stderr to reach EOF", PATIENCE, || {
+            self.stderr_done.load(Ordering::SeqCst)
         });
     }
 
@@ -1116,6 +1150,18 @@ impl Client {
 }
 
 /// Polls `lines` (filled by a reader thread) until one satisfies `pred` or `timeout` passes.
+/// An operator message as the server writes it on stderr, `TIME LEVEL message` (an RFC 3339
+/// time in UTC, a level name in capitals): `(level, message)`, or `None` for a line of
+/// another shape.
+pub fn operator_message(line: &str) -> Option<(&str, &str)> {
+    let (time, rest) = line.split_once(' ')?;
+    let (level, message) = rest.split_once(' ')?;
+    rfc3339_utc(time)?;
+    ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
+        .contains(&level)
+        .then_some((level, message))
+}
+
 fn wait_for_line(
     lines: &Mutex<Vec<String>>,
     timeout: Duration,

@@ -88,6 +88,11 @@ impl Nginx {
         Client::connect(self.addr)
     }
 
+    /// nginx's access log so far, in its default `combined` format.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
+    }
+
     /// nginx's error log so far, for failure messages.
     pub fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
