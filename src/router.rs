@@ -220,7 +220,7 @@ pub struct App {
 #[derive(Default)]
 struct RouteIndex {
     /// (literal first segment, resources whose pattern starts with it or with a parameter, in
-    /// registration order), sorted by segment.
+    /// registration order), sorted by [`segment_order`].
     by_first_segment: Vec<(String, Vec<usize>)>,
     /// Resources whose pattern starts with a parameter: the candidates for any other segment.
     param_first: Vec<usize>,
@@ -234,7 +234,7 @@ impl RouteIndex {
                 Some(Segment::Literal(first)) => {
                     match index
                         .by_first_segment
-                        .binary_search_by(|(s, _)| s.cmp(first))
+                        .binary_search_by(|(s, _)| segment_order(s, first))
                     {
                         Ok(at) => index.by_first_segment[at].1.push(position),
                         Err(at) => index
@@ -258,12 +258,21 @@ impl RouteIndex {
         let first = memchr::memchr(b'/', rest.as_bytes()).map_or(rest, |end| &rest[..end]);
         match self
             .by_first_segment
-            .binary_search_by(|(segment, _)| segment.as_str().cmp(first))
+            .binary_search_by(|(segment, _)| segment_order(segment, first))
         {
             Ok(at) => &self.by_first_segment[at].1,
             Err(_) => &self.param_first,
         }
     }
+}
+
+/// The order of the index's segments: by length, then by bytes. Most lookups (a file name
+/// beside `api`) are then settled by comparing lengths, without comparing bytes.
+fn segment_order(segment: &str, other: &str) -> std::cmp::Ordering {
+    segment
+        .len()
+        .cmp(&other.len())
+        .then_with(|| segment.cmp(other))
 }
 
 /// Where plain-HTTP requests are sent instead (see [`App::redirect_to_https`]).

@@ -185,13 +185,24 @@ pub struct Exchange<'a> {
 }
 
 /// The request as logged: its request line, and its header fields for the formats that show
-/// some.
-#[derive(Debug)]
+/// some. Method and target are the bytes the parser accepted (ASCII): a log format that needs
+/// text converts them, the others copy them as they are.
 pub struct RequestLine<'a> {
-    pub method: &'a str,
-    pub target: &'a str,
+    pub method: &'a [u8],
+    pub target: &'a [u8],
     pub version: &'a str,
     pub fields: HeaderFields<'a>,
+}
+
+impl std::fmt::Debug for RequestLine<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestLine")
+            .field("method", &String::from_utf8_lossy(self.method))
+            .field("target", &String::from_utf8_lossy(self.target))
+            .field("version", &self.version)
+            .field("fields", &self.fields)
+            .finish()
+    }
 }
 
 /// A request's header fields, looked up by name only when asked (the common log format never
@@ -500,7 +511,7 @@ impl Conn {
                 }
                 Step::Continue => advanced = true,
                 Step::Reject(status) => return self.reject(status),
-                Step::Complete(buffered) => return self.dispatch(buffered, false),
+                Step::Complete(buffered) => return self.dispatch(buffered, false, Some(env.now)),
             }
         }
     }
@@ -557,16 +568,17 @@ impl Conn {
     }
 
     /// Hands out the complete request at the front of the buffer (`prepared`: again, after the
-    /// job it asked for).
-    fn dispatch(&mut self, buffered: Buffered, prepared: bool) -> Next<'_> {
+    /// job it asked for), at the caller's clock `now` (if it has one at hand).
+    fn dispatch(&mut self, buffered: Buffered, prepared: bool, now: Option<Instant>) -> Next<'_> {
         let data = self.read_buf.data();
-        let request = Request::new(
+        let request = Request::new_at(
             &buffered.head,
             &data[..buffered.head.len],
             &self.headers,
             &data[buffered.body.clone()],
             self.peer,
             self.secure,
+            now,
         );
         match request {
             Some(request) => {
@@ -609,7 +621,7 @@ impl Conn {
     /// The request a helper prepared something for, handed out again to be answered now.
     pub fn request_again(&mut self) -> Next<'_> {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Waiting(buffered) => self.dispatch(buffered, true),
+            Phase::Waiting(buffered) => self.dispatch(buffered, true, None),
             phase => unreachable!("request_again() with no waiting request: {phase:?}"),
         }
     }
@@ -798,11 +810,10 @@ impl Conn {
         now: Instant,
     ) -> Exchange<'_> {
         let data = self.read_buf.data();
-        let text = |span: parse::Span| std::str::from_utf8(span.of(data)).unwrap_or("-");
         Exchange {
             request: Some(RequestLine {
-                method: text(request.head.method),
-                target: text(request.head.target),
+                method: request.head.method.of(data),
+                target: request.head.target.of(data),
                 version: request.head.version.as_str(),
                 fields: HeaderFields::new(&data[..request.head.len], &self.headers),
             }),
@@ -814,9 +825,11 @@ impl Conn {
 
     /// How long the request being answered has taken by `now`, from its first byte.
     fn elapsed(&self, now: Instant) -> Duration {
-        self.request_started.map_or(Duration::ZERO, |started| {
-            now.saturating_duration_since(started)
-        })
+        match self.request_started {
+            // Most requests are answered in the tick that read them.
+            Some(started) if started != now => now.saturating_duration_since(started),
+            _ => Duration::ZERO,
+        }
     }
 
     /// Encodes `response`'s head, and its body if it is small, into the write buffer; returns

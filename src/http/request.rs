@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use crate::http::method::Method;
 use crate::http::parse::{Head, HeaderSpan, TargetForm, Version};
@@ -31,6 +32,8 @@ pub struct Request<'a> {
     params: &'a [(&'a str, Cow<'a, str>)],
     /// A job prepared something for this request, which is being handled again.
     prepared: bool,
+    /// The server's clock when it handed the request out (see [`Request::now`]).
+    now: Option<Instant>,
 }
 
 impl<'a> Request<'a> {
@@ -45,6 +48,20 @@ impl<'a> Request<'a> {
         body: &'a [u8],
         peer: SocketAddr,
         secure: bool,
+    ) -> Option<Request<'a>> {
+        Request::new_at(head, head_bytes, headers, body, peer, secure, None)
+    }
+
+    /// [`Request::new`], handed out when the server's clock read `now` (if it has one at
+    /// hand; see [`Request::now`]).
+    pub(crate) fn new_at(
+        head: &Head,
+        head_bytes: &'a [u8],
+        headers: &'a [HeaderSpan],
+        body: &'a [u8],
+        peer: SocketAddr,
+        secure: bool,
+        now: Option<Instant>,
     ) -> Option<Request<'a>> {
         let method = Method::from_bytes(head.method.of(head_bytes))?;
         let target = std::str::from_utf8(head.target.of(head_bytes)).ok()?;
@@ -80,7 +97,15 @@ impl<'a> Request<'a> {
             secure,
             params: &[],
             prepared: false,
+            now,
         })
+    }
+
+    /// The time, as the server reads it for this request: on the event loop, its clock at
+    /// the start of the current tick (read once for every request the tick answers, so that
+    /// handlers need no clock reads of their own); elsewhere, the clock now.
+    pub fn now(&self) -> Instant {
+        self.now.unwrap_or_else(Instant::now)
     }
 
     /// The same request, marked as handled again after a job prepared for it
@@ -252,6 +277,25 @@ mod tests {
         let request =
             Request::new(&head, input, &headers, &input[head.len..], peer, false).unwrap();
         check(request);
+    }
+
+    #[test]
+    fn the_time_is_the_servers_when_it_has_one_and_the_clock_otherwise() {
+        let input = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+        let mut headers = Vec::new();
+        let head = parse_head(input, &ParseLimits::default(), &mut headers)
+            .unwrap()
+            .unwrap();
+        let peer = SocketAddr::from(([127, 0, 0, 1], 9));
+        let tick = Instant::now() - std::time::Duration::from_secs(5);
+        let handed_out =
+            Request::new_at(&head, input, &headers, &[], peer, false, Some(tick)).unwrap();
+        assert_eq!(handed_out.now(), tick);
+        let before = Instant::now();
+        with_request(input, |request| {
+            let now = request.now();
+            assert!(now >= before && now <= Instant::now());
+        });
     }
 
     #[test]

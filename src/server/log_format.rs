@@ -91,8 +91,8 @@ fn common_fields(buf: &mut Vec<u8>, peer: IpAddr, date: &DateCache, exchange: &E
 
 /// Quotes and backslashes are escaped so a crafted target cannot forge log fields (the request
 /// line holds no control bytes: the parser refuses them).
-fn push_backslash_escaped(buf: &mut Vec<u8>, text: &str) {
-    for &byte in text.as_bytes() {
+fn push_backslash_escaped(buf: &mut Vec<u8>, text: &[u8]) {
+    for &byte in text {
         if byte == b'"' || byte == b'\\' {
             buf.push(b'\\');
         }
@@ -127,8 +127,8 @@ struct JsonLine<'a> {
     time: &'a str,
     remote_addr: IpAddr,
     /// The request line's parts: null for input that was not a request.
-    method: Option<&'a str>,
-    target: Option<&'a str>,
+    method: Option<Cow<'a, str>>,
+    target: Option<Cow<'a, str>>,
     protocol: Option<&'a str>,
     status: u16,
     body_bytes: u64,
@@ -149,8 +149,8 @@ fn json_object(buf: &mut Vec<u8>, peer: IpAddr, date: &DateCache, exchange: &Exc
     let line = JsonLine {
         time: date.rfc3339(),
         remote_addr: peer,
-        method: request.map(|line| line.method),
-        target: request.map(|line| line.target),
+        method: request.map(|line| String::from_utf8_lossy(line.method)),
+        target: request.map(|line| String::from_utf8_lossy(line.target)),
         protocol: request.map(|line| line.version),
         status: exchange.status.as_u16(),
         body_bytes: exchange.body_bytes,
@@ -198,8 +198,8 @@ mod tests {
         fn exchange(&self, method: &'static str, target: &'static str) -> Exchange<'_> {
             Exchange {
                 request: Some(RequestLine {
-                    method,
-                    target,
+                    method: method.as_bytes(),
+                    target: target.as_bytes(),
                     version: "HTTP/1.1",
                     fields: HeaderFields::new(&self.raw[..self.head_len], &self.spans),
                 }),

@@ -135,15 +135,15 @@ impl WorkerMetrics {
 
 /// The index of `method` in `METHODS`.
 #[inline]
-fn method_index(method: &str) -> usize {
+fn method_index(method: &[u8]) -> usize {
     match method {
-        "GET" => 0,
-        "HEAD" => 1,
-        "POST" => 2,
-        "PUT" => 3,
-        "PATCH" => 4,
-        "DELETE" => 5,
-        "OPTIONS" => 6,
+        b"GET" => 0,
+        b"HEAD" => 1,
+        b"POST" => 2,
+        b"PUT" => 3,
+        b"PATCH" => 4,
+        b"DELETE" => 5,
+        b"OPTIONS" => 6,
         _ => 7,
     }
 }
@@ -413,8 +413,8 @@ mod tests {
     fn exchange(method: &str, status: StatusCode, took: Duration) -> Exchange<'_> {
         Exchange {
             request: Some(RequestLine {
-                method,
-                target: "/",
+                method: method.as_bytes(),
+                target: b"/",
                 version: "HTTP/1.1",
                 fields: HeaderFields::new(b"", &[]),
             }),
@@ -427,9 +427,9 @@ mod tests {
     #[test]
     fn method_labels_are_in_the_order_of_the_index() {
         for (index, method) in METHODS.iter().enumerate() {
-            assert_eq!(method_index(method), index, "{method}");
+            assert_eq!(method_index(method.as_bytes()), index, "{method}");
         }
-        assert_eq!(method_index("get"), 7, "methods are case-sensitive");
+        assert_eq!(method_index(b"get"), 7, "methods are case-sensitive");
     }
 
     #[test]

@@ -64,7 +64,7 @@ pub struct FileInfo {
     /// The header fields of a whole 200 of this file, encoded on first use: (whether they
     /// include `Vary: Accept-Encoding`, the bytes). See [`FileInfo::whole_fields`].
     whole_fields: RefCell<Option<(bool, Arc<[u8]>)>>,
-    /// This file's pre-compressed sidecars as last resolved, and when. See
+    /// This file's pre-compressed sidecars as last resolved, and until when they are trusted. See
     /// [`FileInfo::known_sidecars`].
     sidecars: RefCell<Option<(Instant, RememberedSidecars)>>,
 }
@@ -128,8 +128,8 @@ impl FileInfo {
     /// no lookup of its `.br` and `.gz` names. `None`: look them up.
     pub fn known_sidecars(&self, now: Instant) -> Option<Sidecars> {
         let known = self.sidecars.borrow();
-        let (checked_at, sidecars) = known.as_ref()?;
-        if now.duration_since(*checked_at) >= REVALIDATE_AFTER {
+        let (fresh_until, sidecars) = known.as_ref()?;
+        if now >= *fresh_until {
             return None;
         }
         let mut found = Sidecars::default();
@@ -153,7 +153,7 @@ impl FileInfo {
             let weak = sidecars
                 .each_ref()
                 .map(|sidecar| sidecar.as_ref().map(|(sidecar, _)| Rc::downgrade(sidecar)));
-            (now, weak)
+            (now + REVALIDATE_AFTER, weak)
         });
         *self.sidecars.borrow_mut() = remembered;
     }
@@ -191,7 +191,8 @@ pub struct Lookup {
 
 struct Entry {
     resolved: Resolved,
-    checked_at: Instant,
+    /// Trusted without a look at the disk until then ([`REVALIDATE_AFTER`] after the look).
+    fresh_until: Instant,
     last_used: u64,
     cost: usize,
 }
@@ -217,7 +218,10 @@ impl ChangeCounter {
 
 pub struct FileCache {
     /// By relative path, as bytes: hashing an `OsStr` is one write, a `Path` one per component.
-    entries: HashMap<OsString, Entry>,
+    /// Hashed with foldhash, seeded at random per cache: a tenth of SipHash's cost per lookup
+    /// (benches/load/instructions.py), and an attacker who fills the cache with paths of his
+    /// choosing cannot aim them at one bucket without the seed.
+    entries: HashMap<OsString, Entry, foldhash::quality::RandomState>,
     budget: usize,
     used: usize,
     clock: u64,
@@ -244,7 +248,7 @@ pub struct CacheStats {
 impl FileCache {
     pub fn new(budget: usize) -> FileCache {
         FileCache {
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             budget,
             used: 0,
             clock: 0,
@@ -279,7 +283,7 @@ impl FileCache {
         self.forget_if_changed();
         self.clock += 1;
         if let Some(entry) = self.entries.get_mut(relative.as_os_str())
-            && now.duration_since(entry.checked_at) < REVALIDATE_AFTER
+            && now < entry.fresh_until
         {
             entry.last_used = self.clock;
             self.stats.hits.inc();
@@ -310,7 +314,7 @@ impl FileCache {
                 relative.as_os_str().to_owned(),
                 Entry {
                     resolved: resolved.clone(),
-                    checked_at: now,
+                    fresh_until: now + REVALIDATE_AFTER,
                     last_used: self.clock,
                     cost,
                 },

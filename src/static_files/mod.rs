@@ -216,7 +216,7 @@ impl StaticFiles {
             Err(StatusCode::NOT_FOUND) => return self.not_found(request, path),
             Err(status) => return Reply::Now(refusal(status)),
         };
-        let Lookup { resolved, file } = self.lookup(&relative);
+        let Lookup { resolved, file } = self.lookup(&relative, request.now());
         let info = match resolved {
             // A file named with a trailing slash does not exist (as in POSIX).
             Resolved::File(_) if path.ends_with('/') => {
@@ -236,7 +236,7 @@ impl StaticFiles {
             return Reply::Now(redirect_to_slash(request));
         }
         let index = relative.join(INDEX_FILE);
-        let Lookup { resolved, file } = self.lookup(&index);
+        let Lookup { resolved, file } = self.lookup(&index, request.now());
         match resolved {
             Resolved::File(info) => self.serve_file(request, &index, &info, file),
             Resolved::Missing(StatusCode::NOT_FOUND) if self.options.list_dirs => {
@@ -261,11 +261,10 @@ impl StaticFiles {
     /// as new as the file they compress: remembered by the file's cache entry for a second,
     /// so a request usually looks up none of their names. A page with the HTML snippet has
     /// none: they were made from the file without it.
-    fn sidecars(&self, relative: &Path, info: &FileInfo) -> Sidecars {
+    fn sidecars(&self, relative: &Path, info: &FileInfo, now: Instant) -> Sidecars {
         if info.injected {
             return Sidecars::default();
         }
-        let now = Instant::now();
         if let Some(known) = info.known_sidecars(now) {
             return known;
         }
@@ -278,7 +277,7 @@ impl StaticFiles {
                 name.push(relative.as_os_str());
                 name.push(".");
                 name.push(coding.extension());
-                self.lookup(Path::new(name.as_os_str()))
+                self.lookup(Path::new(name.as_os_str()), now)
             };
             if let Lookup {
                 resolved: Resolved::File(sidecar),
@@ -293,10 +292,9 @@ impl StaticFiles {
         sidecars
     }
 
-    fn lookup(&self, relative: &Path) -> Lookup {
-        self.cache
-            .borrow_mut()
-            .lookup(&self.root, relative, Instant::now())
+    /// Looks `relative` up through the cache, at the request's time `now`.
+    fn lookup(&self, relative: &Path, now: Instant) -> Lookup {
+        self.cache.borrow_mut().lookup(&self.root, relative, now)
     }
 
     /// 4. The SPA fallback, the custom 404 page, or the plain 404.
@@ -307,7 +305,7 @@ impl StaticFiles {
             if let Lookup {
                 resolved: Resolved::File(info),
                 file,
-            } = self.lookup(index)
+            } = self.lookup(index, request.now())
             {
                 return self.serve_file(request, index, &info, file);
             }
@@ -316,7 +314,7 @@ impl StaticFiles {
         if let Lookup {
             resolved: Resolved::File(info),
             file,
-        } = self.lookup(page)
+        } = self.lookup(page, request.now())
         {
             let body = match (&info.bytes, file) {
                 (Some(bytes), _) => Body::shared(Arc::clone(bytes)),
@@ -469,7 +467,7 @@ impl StaticFiles {
         file: Option<File>,
         content_type: &str,
     ) -> Option<Choice> {
-        let mut sidecars = self.sidecars(relative, info);
+        let mut sidecars = self.sidecars(relative, info, request.now());
         let on_the_fly = self.options.compress
             && encoding::is_compressible(content_type)
             && info.len >= MIN_COMPRESS_BYTES;
