@@ -40,10 +40,13 @@ fn run(config: Config) -> std::io::Result<()> {
     let (root, mut static_options) = (config.root.clone(), config.static_options());
     let workers = config.workers();
     let user = config.user.clone();
-    let db_files = match config.db_target() {
+    // What --user must still be able to write: the SQLite files and the access log (opened
+    // again by each worker, and on SIGUSR1).
+    let mut handed_over = match config.db_target() {
         Target::Sqlite(path) => privileges::sqlite_files(&path),
         Target::Postgres(_) => Vec::new(),
     };
+    handed_over.extend(config.access_log.clone());
     // --watch: watched from now on (before the address is announced), for as long as we serve.
     let live_reload = config
         .watch
@@ -64,7 +67,7 @@ fn run(config: Config) -> std::io::Result<()> {
     // Root is needed only to bind (ports below 1024); the rest runs as --user.
     match user {
         Some(name) => privileges::Account::named(&name)
-            .and_then(|account| account.become_it(&db_files))
+            .and_then(|account| account.become_it(&handed_over))
             .map_err(|error| {
                 std::io::Error::new(error.kind(), format!("--user {name}: {error}"))
             })?,

@@ -46,8 +46,8 @@ impl Account {
     }
 
     /// Gives `files` (those that exist) to the account, so that it can still use them (the
-    /// SQLite database and its `-wal` and `-shm` files), then makes the process the account's
-    /// for good.
+    /// SQLite database with its `-wal` and `-shm` files, the access log), then makes the
+    /// process the account's for good.
     pub fn become_it(&self, files: &[PathBuf]) -> io::Result<()> {
         for file in files.iter().filter(|file| file.exists()) {
             chown(file.as_path(), Some(self.uid), Some(self.gid))

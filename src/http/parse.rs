@@ -58,6 +58,15 @@ impl Span {
         &buf[self.start..self.end]
     }
 
+    /// How many bytes it covers.
+    pub fn len(self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.end == self.start
+    }
+
     fn within(outer: &[u8], inner: &[u8]) -> Span {
         let start = inner.as_ptr() as usize - outer.as_ptr() as usize;
         Span {

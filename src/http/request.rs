@@ -191,7 +191,13 @@ impl<'a> Request<'a> {
 
     /// The first value of the header field `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers_named(name).next()
+        let (head, name) = (self.head, name.as_bytes());
+        self.headers
+            .iter()
+            .find(|field| {
+                field.name.len() == name.len() && field.name.of(head).eq_ignore_ascii_case(name)
+            })
+            .map(|field| field.value.of(head))
     }
 
     /// Every value of the header field `name`, in order.
@@ -202,7 +208,11 @@ impl<'a> Request<'a> {
         let head = self.head;
         self.headers
             .iter()
-            .filter(move |field| field.name.of(head).eq_ignore_ascii_case(name.as_bytes()))
+            .filter(move |field| {
+                // Lengths first: most fields are told apart without looking at their bytes.
+                field.name.len() == name.len()
+                    && field.name.of(head).eq_ignore_ascii_case(name.as_bytes())
+            })
             .map(move |field| field.value.of(head))
     }
 

@@ -132,21 +132,48 @@ pub fn sanitize(path: &str) -> Result<Cow<'_, Path>, StatusCode> {
 /// §2.3; no `%`, so nothing to decode), none empty and none starting with a dot (so no `.`,
 /// `..` or dotfile). Anything else takes the long way.
 fn is_plain(inside: &str) -> bool {
-    // One pass over the bytes (every request for a file takes it).
+    // One pass over the bytes (every request for a file takes it), one table lookup each.
     let mut at_segment_start = true;
     for &b in inside.as_bytes() {
-        if at_segment_start && (b == b'/' || b == b'.') {
-            return false; // an empty segment, or one starting with a dot
+        match (PLAIN_CLASS[usize::from(b)], at_segment_start) {
+            (Plain::Other, _) => return false,
+            // An empty segment, or one starting with a dot.
+            (Plain::Slash | Plain::Dot, true) => return false,
+            (class, _) => at_segment_start = class == Plain::Slash,
         }
-        let unreserved = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
-        if !unreserved && b != b'/' {
-            return false;
-        }
-        at_segment_start = b == b'/';
     }
     // Not empty, and not ending with an empty segment.
     !at_segment_start
 }
+
+/// What a byte is to [`is_plain`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Plain {
+    /// Not unreserved, not a slash: the long way.
+    Other,
+    /// Unreserved (RFC 3986 §2.3) other than the dot.
+    Unreserved,
+    Dot,
+    Slash,
+}
+
+/// [`Plain`] for every byte.
+const PLAIN_CLASS: [Plain; 256] = {
+    let mut class = [Plain::Other; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        class[b] = match byte {
+            b'/' => Plain::Slash,
+            b'.' => Plain::Dot,
+            b'-' | b'_' | b'~' => Plain::Unreserved,
+            _ if byte.is_ascii_alphanumeric() => Plain::Unreserved,
+            _ => Plain::Other,
+        };
+        b += 1;
+    }
+    class
+};
 
 /// The general case of [`sanitize`]: every segment percent-decoded and checked.
 fn sanitize_segments(path: &str) -> Result<PathBuf, StatusCode> {
@@ -255,6 +282,20 @@ mod tests {
         assert!(checked > 1000);
         assert!(matches!(sanitize("/a/b.txt"), Ok(Cow::Borrowed(_))));
         assert!(matches!(sanitize("/a//b.txt"), Ok(Cow::Owned(_))));
+    }
+
+    #[test]
+    fn the_fast_path_takes_exactly_the_unreserved_bytes_and_slashes() {
+        for byte in 0..0x80u8 {
+            let c = char::from(byte);
+            let unreserved = c.is_ascii_alphanumeric() || "-_.~".contains(c);
+            assert_eq!(is_plain(&format!("a{c}b")), unreserved || c == '/', "{c:?}");
+            assert_eq!(
+                is_plain(&format!("{c}b")),
+                unreserved && c != '.',
+                "{c:?} first"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use nix::unistd::{User, geteuid};
 
 use crate::support::api::user_token;
+use crate::support::wait::PATIENCE;
 use crate::support::{HELLO, Server};
 
 /// Whether the tests run as root; if not, says which test is skipped and why.
@@ -48,13 +49,26 @@ fn after_binding_every_thread_runs_as_the_user_and_the_database_still_works() {
     let nobody = User::from_name("nobody").unwrap().expect("the user nobody");
     let metrics_addr = free_privileged_port();
     let metrics_arg = metrics_addr.to_string();
+    // The temporary directory (root's, 0700) holds the site and the database: nobody must be
+    // able to reach them, as on a real server. The log directory stays root's: only the log
+    // file is handed over.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log_dir = dir.path().join("log");
+    std::fs::create_dir(&log_dir).unwrap();
+    let access_log = log_dir.join("access.log");
+    let access_log_arg = access_log.to_str().unwrap().to_owned();
     let server = Server::builder()
-        // The temporary directory (root's, 0700) holds the site and the database: nobody must
-        // be able to reach them, as on a real server.
-        .setup(|_root, outside| {
-            std::fs::set_permissions(outside, std::fs::Permissions::from_mode(0o755)).unwrap()
-        })
-        .args(&["--user", "nobody", "--metrics-addr", &metrics_arg])
+        .reuse_dir(dir)
+        .with_log()
+        .args(&[
+            "--user",
+            "nobody",
+            "--metrics-addr",
+            &metrics_arg,
+            "--access-log",
+            &access_log_arg,
+        ])
         .start();
 
     let tasks = format!("/proc/{}/task", server.pid());
@@ -81,6 +95,20 @@ fn after_binding_every_thread_runs_as_the_user_and_the_database_still_works() {
     let database = std::fs::metadata(server.db_path()).unwrap();
     assert_eq!(
         std::os::unix::fs::MetadataExt::uid(&database),
+        nobody.uid.as_raw()
+    );
+    // Each worker opened the access log after root was given up, and wrote to it.
+    crate::support::wait::wait_for("the access log written", PATIENCE, || {
+        let log = std::fs::read_to_string(&access_log).map_err(|e| e.to_string())?;
+        if log.contains("\"GET /hello.txt HTTP/1.1\" 200") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    let log_file = std::fs::metadata(&access_log).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&log_file),
         nobody.uid.as_raw()
     );
     // The listener below 1024 was bound before root was given up.
@@ -112,7 +140,7 @@ fn serving_as_root_without_user_is_warned_about() {
         return;
     }
     let server = Server::start(&[]);
-    let warning = server.wait_for_stderr_line(crate::support::wait::PATIENCE, |line| {
+    let warning = server.wait_for_stderr_line(PATIENCE, |line| {
         line.contains("serving as root") && line.contains("--user")
     });
     assert!(warning.is_some(), "{:?}", server.stderr_lines());
