@@ -31,7 +31,7 @@ use mio::Interest;
 use crate::events::{self, EventStream};
 use crate::http::buffers::BufferPool;
 use crate::http::conn::{
-    self as http, Env, Exchange, Expired, Input, Next, Pushed, Settings, Settle,
+    self as http, Env, Exchange, Expired, Input, Next, Pushed, Rejection, Settings, Settle,
 };
 use crate::http::date::DateCache;
 use crate::http::request::Request;
@@ -395,14 +395,7 @@ impl Conn {
                     *budget -= 1;
                     route(ctx, &request, metrics_only)
                 }
-                Next::Reject(rejection) => (
-                    Reply::Now(ctx.app.error_for_path(
-                        rejection.status,
-                        rejection.path,
-                        self.transport.is_secure(),
-                    )),
-                    RequestKind::Static,
-                ),
+                Next::Reject(rejection) => refuse(ctx, &rejection, self.transport.is_secure()),
             };
             self.answered_by = answered_by;
             self.act_on(reply, ctx);
@@ -450,14 +443,7 @@ impl Conn {
                 let metrics_only = self.metrics_only;
                 let (reply, answered_by) = match self.http.request_again() {
                     Next::Request(request) => route(ctx, &request, metrics_only),
-                    Next::Reject(rejection) => (
-                        Reply::Now(ctx.app.error_for_path(
-                            rejection.status,
-                            rejection.path,
-                            self.transport.is_secure(),
-                        )),
-                        RequestKind::Static,
-                    ),
+                    Next::Reject(rejection) => refuse(ctx, &rejection, self.transport.is_secure()),
                     Next::Nothing { .. } => unreachable!("request_again() handed out nothing"),
                 };
                 self.answered_by = answered_by;
@@ -624,6 +610,15 @@ fn route(ctx: &Ctx<'_>, request: &Request<'_>, metrics_only: bool) -> (Reply, Re
     }
     let reply = call_app(ctx.app, request);
     (reply, RequestKind::answered_by(ctx.app.answered_by()))
+}
+
+/// The error response for input the HTTP connection rejected (its format follows the path,
+/// when the request line got that far).
+fn refuse(ctx: &Ctx<'_>, rejection: &Rejection<'_>, secure: bool) -> (Reply, RequestKind) {
+    let response = ctx
+        .app
+        .error_for_path(rejection.status, rejection.path, secure);
+    (Reply::Now(response), RequestKind::Static)
 }
 
 fn call_app(app: &App, request: &Request<'_>) -> Reply {

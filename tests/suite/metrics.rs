@@ -70,16 +70,16 @@ fn status_of(response: &[u8]) -> &str {
     std::str::from_utf8(&response[9..12]).unwrap()
 }
 
-/// `promtool check metrics`: Prometheus's own parser and linter (naming conventions, help
-/// texts, units). Fails the test with its complaints.
-fn promtool_accepts(text: &str) {
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
+/// Runs `program` with `text` on its standard input; fails the test (showing `text`) unless
+/// it succeeds. Returns what it printed.
+fn feed(program: &str, args: &[&str], text: &str, what: &str) -> Vec<u8> {
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool (Debian's prometheus package; .ci/run installs it)");
+        .unwrap_or_else(|error| panic!("{program} ({what}; .ci/run installs it): {error}"));
     child
         .stdin
         .take()
@@ -89,9 +89,21 @@ fn promtool_accepts(text: &str) {
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
-        "promtool check metrics refused the scrape:\n{}{}\n--- scrape ---\n{text}",
+        "{program} refused the scrape:\n{}{}\n--- scrape ---\n{text}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// `promtool check metrics`: Prometheus's own parser and linter (naming conventions, help
+/// texts, units). Fails the test with its complaints.
+fn promtool_accepts(text: &str) {
+    feed(
+        "promtool",
+        &["check", "metrics"],
+        text,
+        "Debian's prometheus package",
     );
 }
 
@@ -103,26 +115,13 @@ fn parse(text: &str) -> Samples {
         \x20   for s in family.samples:\n\
         \x20       print(json.dumps([s.name, sorted(s.labels.items()), s.value]))\n";
     // Debian's interpreter, which has Debian's python3-prometheus-client.
-    let mut child = Command::new("/usr/bin/python3")
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 (with Debian's python3-prometheus-client; .ci/run installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "the prometheus_client parser refused the scrape:\n{}\n--- scrape ---\n{text}",
-        String::from_utf8_lossy(&output.stderr)
+    let printed = feed(
+        "/usr/bin/python3",
+        &["-c", SCRIPT],
+        text,
+        "with Debian's python3-prometheus-client",
     );
-    String::from_utf8(output.stdout)
+    String::from_utf8(printed)
         .unwrap()
         .lines()
         .map(|line| {
