@@ -64,7 +64,9 @@ pub enum Reply {
     /// Runs on the helper pool and answers through its [`Responder`] (see `jobs`): for work
     /// whose cost grows with data or that waits (password hashing, SQL, listings).
     Later(Job),
-    Stream(EventStream),
+    /// Boxed: a stream is rare, and a `Reply` is moved through every layer between handler
+    /// and connection, so it is kept as small as a `Response`.
+    Stream(Box<EventStream>),
     /// Runs the work on the helper pool, then handles the request again on the loop with
     /// [`Request::prepared`] true: for work that fills a cache the loop then answers from (a
     /// compressed copy of a file). Asked again, a handler must answer without preparing.

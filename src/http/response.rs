@@ -226,12 +226,15 @@ impl From<&Arc<str>> for HeaderValue {
     }
 }
 
-/// The header fields of a response, in order. The first few live inside the response: most
-/// responses (JSON, errors, redirects) carry one or two, and build none on the heap.
+/// The header fields of a response, in order. The first lives inside the response: most
+/// responses (JSON, errors) carry one, a `Content-Type`, and a static file's fields come
+/// encoded once per file. One slot, not two, keeps a [`Response`] at 120 bytes, which the
+/// compiler moves with a few register copies instead of a `memcpy` call; a response is moved
+/// through every layer between its handler and the connection.
 pub type HeaderFields = SmallVec<[(&'static str, HeaderValue); INLINE_HEADER_FIELDS]>;
 
 /// Header fields a response holds without a heap allocation.
-const INLINE_HEADER_FIELDS: usize = 2;
+const INLINE_HEADER_FIELDS: usize = 1;
 
 /// An HTTP response under construction.
 #[derive(Debug)]

@@ -107,12 +107,12 @@ fn stream() -> Reply {
     let response = Response::empty(StatusCode::OK)
         .with_header("Content-Type", "text/event-stream")
         .with_header("Cache-Control", "no-cache");
-    Reply::Stream(EventStream {
+    Reply::Stream(Box::new(EventStream {
         topic: TOPIC.to_owned(),
         response,
         replay: RETRY.to_vec(),
         last_id: None,
-    })
+    }))
 }
 
 /// A script compiled into the binary.

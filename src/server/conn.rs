@@ -409,7 +409,7 @@ impl Conn {
     fn act_on(&mut self, reply: Reply, ctx: &mut Ctx<'_>) {
         match reply {
             Reply::Now(response) => self.answer(response, ctx),
-            Reply::Stream(stream) => self.start_stream(stream, ctx),
+            Reply::Stream(stream) => self.start_stream(*stream, ctx),
             Reply::Later(job) => self.wait_for(job, ctx),
             Reply::Prepare(work) => {
                 let job: Job = Box::new(move |responder: Responder| {
