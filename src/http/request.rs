@@ -190,14 +190,9 @@ impl<'a> Request<'a> {
     }
 
     /// The first value of the header field `name` (case-insensitive).
+    #[inline]
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        let (head, name) = (self.head, name.as_bytes());
-        self.headers
-            .iter()
-            .find(|field| {
-                field.name.len() == name.len() && field.name.of(head).eq_ignore_ascii_case(name)
-            })
-            .map(|field| field.value.of(head))
+        self.headers_named(name).next()
     }
 
     /// Every value of the header field `name`, in order.
@@ -206,7 +201,12 @@ impl<'a> Request<'a> {
         'a: 'n,
     {
         let head = self.head;
-        self.headers
+        let fields = if self.parsed.name_lengths.may_contain(name.len()) {
+            self.headers
+        } else {
+            &[]
+        };
+        fields
             .iter()
             .filter(move |field| {
                 // Lengths first: most fields are told apart without looking at their bytes.
@@ -318,6 +318,24 @@ mod tests {
             assert_eq!(request.header("ACCEPT"), Some(&b"a"[..]));
             assert_eq!(request.headers_named("accept").count(), 2);
             assert_eq!(request.body(), b"body");
+        });
+    }
+
+    #[test]
+    fn lookups_by_length_find_every_field_and_only_those() {
+        // 70 bytes: the same length as `Origin` modulo 64, so the length set cannot tell the
+        // two apart and the names are compared.
+        let long = "x".repeat(70);
+        let input = format!("GET / HTTP/1.1\r\nHost: h\r\n{long}: l\r\nRange: r\r\n\r\n");
+        with_request(input.as_bytes(), |request| {
+            assert_eq!(request.header(&long), Some(&b"l"[..]));
+            assert_eq!(request.header("range"), Some(&b"r"[..]));
+            assert_eq!(request.header("host"), Some(&b"h"[..]));
+            assert_eq!(request.header("origin"), None);
+            assert_eq!(request.header("accept"), None);
+            assert_eq!(request.header("if-none-match"), None);
+            assert_eq!(request.headers_named("if-none-match").count(), 0);
+            assert_eq!(request.header(&"x".repeat(6)), None);
         });
     }
 
