@@ -581,13 +581,12 @@ impl Conn {
             now,
         );
         match request {
-            Some(request) => {
+            Some(mut request) => {
                 self.phase = Phase::Dispatched(buffered);
-                Next::Request(if prepared {
-                    request.prepared_again()
-                } else {
-                    request
-                })
+                if prepared {
+                    request.mark_prepared();
+                }
+                Next::Request(request)
             }
             // Not UTF-8 where httparse accepts only ASCII: cannot happen, but is not trusted.
             None => {

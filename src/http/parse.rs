@@ -514,6 +514,10 @@ fn framing(fields: &Fields, version: Version, limits: &ParseLimits) -> Result<Fr
 /// Where the first byte of the request-target past `max` is, if it arrived: a target too
 /// long is refused even while the request line is incomplete.
 fn target_excess(buf: &[u8], max: usize) -> Option<usize> {
+    // No room for a target that long: the usual case, decided without a scan.
+    if buf.len() <= max {
+        return None;
+    }
     // Skip the empty lines a client may send before the request line (RFC 9112 §2.2).
     let start = buf
         .iter()
@@ -572,17 +576,18 @@ fn valid_host(value: &[u8]) -> bool {
         return valid_ip_literal_host(value);
     }
     // A reg-name (or IPv4 address), then the port after the only colon: every request's Host
-    // is checked, so in one forward pass with a table lookup per byte.
-    let mut in_port = false;
+    // is checked, so in one forward pass with a table lookup per byte and no branch but the
+    // loop's. Each byte must be allowed where it stands; the first colon moves to the port.
+    let mut allowed = IN_HOST;
+    let mut valid = true;
     for &byte in value {
-        match HOST_BYTES[usize::from(byte)] {
-            HostByte::Digit => {}
-            HostByte::RegName if !in_port => {}
-            HostByte::Colon if !in_port => in_port = true,
-            _ => return false,
+        let class = HOST_BYTES[usize::from(byte)];
+        valid &= class & allowed != 0;
+        if class == COLON {
+            allowed = IN_PORT;
         }
     }
-    true
+    valid
 }
 
 /// `[` IP-literal `]` [ ":" port ], the literal checked loosely: hex digits, colons and dots.
@@ -603,37 +608,32 @@ fn valid_ip_literal_host(value: &[u8]) -> bool {
         }
 }
 
-/// What a byte may be in a Host value outside brackets.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum HostByte {
-    Invalid,
-    /// A digit: in the host (a reg-name or IPv4 address) or in the port.
-    Digit,
-    /// Any other byte of a reg-name (RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims).
-    RegName,
-    /// The colon before the port.
-    Colon,
-}
+/// Where a byte may stand in a Host value outside brackets, as flags: in the host (a reg-name,
+/// RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims; or an IPv4 address), in the port.
+const IN_HOST: u8 = 1;
+const IN_PORT: u8 = 2;
+/// The colon before the port: in the host part only, where it ends the host.
+const COLON: u8 = IN_HOST | 4;
 
-const HOST_BYTES: [HostByte; 256] = {
-    let mut table = [HostByte::Invalid; 256];
+const HOST_BYTES: [u8; 256] = {
+    let mut table = [0; 256];
     let mut b = 0;
     while b < 256 {
         let byte = b as u8;
         if byte.is_ascii_digit() {
-            table[b] = HostByte::Digit;
+            table[b] = IN_HOST | IN_PORT;
         } else if byte.is_ascii_alphabetic() {
-            table[b] = HostByte::RegName;
+            table[b] = IN_HOST;
         }
         b += 1;
     }
     let others = b"-._~%!$&'()*+,;=";
     let mut i = 0;
     while i < others.len() {
-        table[others[i] as usize] = HostByte::RegName;
+        table[others[i] as usize] = IN_HOST;
         i += 1;
     }
-    table[b':' as usize] = HostByte::Colon;
+    table[b':' as usize] = COLON;
     table
 };
 

@@ -125,6 +125,7 @@ fn if_range_holds(value: &[u8], validators: Validators<'_>) -> bool {
     parse_date(value).is_some_and(|secs| secs == validators.modified_secs)
 }
 
+#[inline]
 fn date_header(request: &Request<'_>, name: &str) -> Option<u64> {
     parse_date(request.header(name)?)
 }

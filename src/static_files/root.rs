@@ -132,43 +132,46 @@ pub fn sanitize(path: &str) -> Result<Cow<'_, Path>, StatusCode> {
 /// §2.3; no `%`, so nothing to decode), none empty and none starting with a dot (so no `.`,
 /// `..` or dotfile). Anything else takes the long way.
 fn is_plain(inside: &str) -> bool {
-    // One pass over the bytes (every request for a file takes it), one table lookup each.
-    let mut at_segment_start = true;
+    // One pass over the bytes (every request for a file takes it): a table lookup each, and
+    // no branch but the loop's. After a slash (or at the start) only an unreserved byte other
+    // than the dot may come.
+    let mut plain = true;
+    let mut allowed = SEGMENT_START;
     for &b in inside.as_bytes() {
-        match (PLAIN_CLASS[usize::from(b)], at_segment_start) {
-            (Plain::Other, _) => return false,
-            // An empty segment, or one starting with a dot.
-            (Plain::Slash | Plain::Dot, true) => return false,
-            (class, _) => at_segment_start = class == Plain::Slash,
-        }
+        let class = PLAIN_CLASS[usize::from(b)];
+        plain &= class & allowed != 0;
+        allowed = if class == SLASH {
+            SEGMENT_START
+        } else {
+            ANYWHERE
+        };
     }
     // Not empty, and not ending with an empty segment.
-    !at_segment_start
+    plain && allowed != SEGMENT_START
 }
 
-/// What a byte is to [`is_plain`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Plain {
-    /// Not unreserved, not a slash: the long way.
-    Other,
-    /// Unreserved (RFC 3986 §2.3) other than the dot.
-    Unreserved,
-    Dot,
-    Slash,
-}
+/// Where a byte may stand in a plain path, as flags (see [`is_plain`]): anywhere in a
+/// segment, or also at its start. 0 is neither: the long way.
+const ANYWHERE: u8 = 1;
+const SEGMENT_START: u8 = 2;
+/// Unreserved (RFC 3986 §2.3) other than the dot.
+const UNRESERVED: u8 = ANYWHERE | SEGMENT_START;
+const DOT: u8 = ANYWHERE;
+/// A slash ends a segment: its class is its own, not a combination of the others.
+const SLASH: u8 = ANYWHERE | 4;
 
-/// [`Plain`] for every byte.
-const PLAIN_CLASS: [Plain; 256] = {
-    let mut class = [Plain::Other; 256];
+/// [`is_plain`]'s flags for every byte.
+const PLAIN_CLASS: [u8; 256] = {
+    let mut class = [0; 256];
     let mut b = 0;
     while b < 256 {
         let byte = b as u8;
         class[b] = match byte {
-            b'/' => Plain::Slash,
-            b'.' => Plain::Dot,
-            b'-' | b'_' | b'~' => Plain::Unreserved,
-            _ if byte.is_ascii_alphanumeric() => Plain::Unreserved,
-            _ => Plain::Other,
+            b'/' => SLASH,
+            b'.' => DOT,
+            b'-' | b'_' | b'~' => UNRESERVED,
+            _ if byte.is_ascii_alphanumeric() => UNRESERVED,
+            _ => 0,
         };
         b += 1;
     }
