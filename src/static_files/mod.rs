@@ -40,6 +40,7 @@ pub use cache::ChangeCounter;
 /// URL path → relative file path (public for the benches).
 pub use root::sanitize;
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io;
@@ -69,7 +70,7 @@ const INDEX_FILE: &str = "index.html";
 /// The body of 404 responses, when the root has one.
 const NOT_FOUND_FILE: &str = "404.html";
 /// `Cache-Control` for fingerprinted names with `--immutable-fingerprinted`.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+static IMMUTABLE: HeaderValue = HeaderValue::Static("public, max-age=31536000, immutable");
 /// Files smaller than this are not worth compressing on the fly.
 const MIN_COMPRESS_BYTES: u64 = 1024;
 /// `Retry-After` (seconds) when the server is out of descriptors (503).
@@ -135,9 +136,9 @@ impl std::fmt::Debug for StaticFiles {
 }
 
 /// What step 5 decided.
-enum Choice {
+enum Choice<'i> {
     Variant {
-        variant: Variant,
+        variant: Variant<'i>,
         /// Whether the response varies by `Accept-Encoding` at all.
         alternatives: bool,
     },
@@ -150,10 +151,12 @@ enum Choice {
 }
 
 /// The representation chosen for a response: identity, or one content coding.
-struct Variant {
+struct Variant<'i> {
     data: Data,
     len: u64,
-    etag: Arc<str>,
+    /// Borrowed from the file's info for the identity (no reference count touched per
+    /// request), made for a coding.
+    etag: Cow<'i, Arc<str>>,
     coding: Option<Coding>,
 }
 
@@ -363,13 +366,13 @@ impl StaticFiles {
                 None => return Reply::Now(Response::error(StatusCode::INTERNAL_SERVER_ERROR)),
             };
         let cache_control = if self.options.immutable_fingerprinted && is_fingerprinted(relative) {
-            HeaderValue::Static(IMMUTABLE)
+            &IMMUTABLE
         } else {
-            self.cache_control.clone()
+            &self.cache_control
         };
         let with_cache_headers = |response: Response| {
             let response = response
-                .with_header("ETag", &variant.etag)
+                .with_header("ETag", &*variant.etag)
                 .with_header("Cache-Control", cache_control.clone());
             if alternatives {
                 response.with_header("Vary", "Accept-Encoding")
@@ -410,7 +413,7 @@ impl StaticFiles {
                     ("Content-Type", content_type.clone().into()),
                     ("Last-Modified", (&info.last_modified).into()),
                     ("Accept-Ranges", "bytes".into()),
-                    ("ETag", (&variant.etag).into()),
+                    ("ETag", (&*variant.etag).into()),
                     ("Cache-Control", cache_control.clone()),
                 ];
                 if alternatives {
@@ -459,14 +462,14 @@ impl StaticFiles {
     /// Picks identity or a coding the client accepts, preferring a sidecar to compressing.
     /// A compressed copy not made yet is asked for ([`Choice::Compress`]) unless the request
     /// was prepared already (then the file changed meanwhile: the next coding, or identity).
-    fn choose_variant(
+    fn choose_variant<'i>(
         &self,
         request: &Request<'_>,
         relative: &Path,
-        info: &Rc<FileInfo>,
+        info: &'i Rc<FileInfo>,
         file: Option<File>,
         content_type: &str,
-    ) -> Option<Choice> {
+    ) -> Option<Choice<'i>> {
         let mut sidecars = self.sidecars(relative, info, request.now());
         let on_the_fly = self.options.compress
             && encoding::is_compressible(content_type)
@@ -481,7 +484,7 @@ impl StaticFiles {
                     data,
                     len: sidecar.len,
                     // The sidecar's own validator, marked so it never equals the identity's.
-                    etag: coded_etag(&sidecar.etag, coding),
+                    etag: Cow::Owned(coded_etag(&sidecar.etag, coding)),
                     coding: Some(coding),
                 };
                 return Some(Choice::Variant {
@@ -500,7 +503,7 @@ impl StaticFiles {
                         len: copy.len() as u64,
                         data: Data::Bytes(Arc::clone(copy)),
                         // The same file, another representation: its own strong validator.
-                        etag: coded_etag(&info.etag, coding),
+                        etag: Cow::Owned(coded_etag(&info.etag, coding)),
                         coding: Some(coding),
                     };
                     return Some(Choice::Variant {
@@ -521,7 +524,7 @@ impl StaticFiles {
         let variant = Variant {
             data: Data::of(info, file)?,
             len: info.len,
-            etag: Arc::clone(&info.etag),
+            etag: Cow::Borrowed(&info.etag),
             coding: None,
         };
         Some(Choice::Variant {
