@@ -213,9 +213,10 @@ fn allocations_per_request(harness: &mut Harness, input: &[u8]) -> f64 {
 fn bench_request_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_path");
     group.throughput(Throughput::Elements(PIPELINE as u64));
-    let cases: [(&str, Vec<u8>, MakeApp); 9] = [
+    let cases: [(&str, Vec<u8>, MakeApp); 10] = [
         ("static_12_bytes", pipelined("/hello.txt"), static_app),
         ("static_index_html", pipelined("/index.html"), static_app),
+        ("static_root_index", pipelined("/"), static_app),
         (
             "static_from_a_browser",
             pipelined_from_a_browser("/index.html"),

@@ -124,6 +124,8 @@ pub struct StaticFiles {
     /// Room for a sidecar's name (`<path>.br`), reused so that looking for sidecars costs no
     /// allocation per request.
     sidecar_name: RefCell<PathBuf>,
+    /// Room for a directory's index name (`<path>/index.html`), reused the same way.
+    index_name: RefCell<PathBuf>,
 }
 
 impl std::fmt::Debug for StaticFiles {
@@ -184,6 +186,7 @@ impl StaticFiles {
             cache: RefCell::new(cache),
             cache_control: HeaderValue::Shared(options.cache_control.as_str().into()),
             sidecar_name: RefCell::default(),
+            index_name: RefCell::default(),
             options,
         })
     }
@@ -238,7 +241,10 @@ impl StaticFiles {
         if !path.ends_with('/') {
             return Reply::Now(redirect_to_slash(request));
         }
-        let index = relative.join(INDEX_FILE);
+        let mut index = self.index_name.borrow_mut();
+        index.as_mut_os_string().clear();
+        index.push(relative);
+        index.push(INDEX_FILE);
         let Lookup { resolved, file } = self.lookup(&index, request.now());
         match resolved {
             Resolved::File(info) => self.serve_file(request, &index, &info, file),

@@ -122,6 +122,8 @@ impl Root {
 /// other is rebuilt segment by segment.
 pub fn sanitize(path: &str) -> Result<Cow<'_, Path>, StatusCode> {
     match path.strip_prefix('/') {
+        // The root, a site's most requested path.
+        Some("") => Ok(Cow::Borrowed(Path::new(""))),
         Some(inside) if is_plain(inside) => Ok(Cow::Borrowed(Path::new(inside))),
         _ => sanitize_segments(path).map(Cow::Owned),
     }
