@@ -214,6 +214,8 @@ pub struct App {
     answered_by: Cell<AnsweredBy>,
     /// Helper threads the handlers' jobs need at least (see [`App::needs_helpers`]).
     helpers: usize,
+    /// Run at the end of every tick of the event loop (see [`App::on_tick_end`]).
+    tick_end: Vec<Box<dyn Fn()>>,
 }
 
 /// The resources a path can match, found by its first segment: a request looks only at routes
@@ -443,6 +445,21 @@ impl App {
     pub fn needs_helpers(&mut self, threads: usize) -> &mut Self {
         self.helpers = self.helpers.max(threads);
         self
+    }
+
+    /// Runs `hook` on the event loop at the end of every tick, before it waits for events
+    /// again: for what handlers keep between the requests of one tick (the store's shared
+    /// read snapshot).
+    pub fn on_tick_end(&mut self, hook: impl Fn() + 'static) -> &mut Self {
+        self.tick_end.push(Box::new(hook));
+        self
+    }
+
+    /// The end of a tick of the event loop: runs the hooks of [`App::on_tick_end`].
+    pub fn end_tick(&self) {
+        for hook in &self.tick_end {
+            hook();
+        }
     }
 
     /// What answered the request [`App::handle`] was last given.

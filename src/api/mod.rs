@@ -219,7 +219,12 @@ pub fn mount_routes(app: &mut App, api: &Arc<Api>) {
     // that turns out to need a write, is not for this.
     // With a networked database every statement is a round trip: then they go to a helper
     // like the rest.
+    // Their reads share one snapshot per tick of the loop (see `Db::sharing_snapshot`),
+    // which the loop ends before it waits for events again.
     let local = api.db.is_local();
+    if local {
+        app.on_tick_end(store::db::release_read_snapshot);
+    }
     let point_lookup = |handler: Handler| {
         let api = Arc::clone(api);
         let on_helper = route(handler);
@@ -227,7 +232,7 @@ pub fn mount_routes(app: &mut App, api: &Arc<Api>) {
             if !local {
                 return on_helper(request);
             }
-            match handler(&api, request) {
+            match api.db.sharing_snapshot(|| handler(&api, request)) {
                 Ok(Answer::Response(response)) => Reply::Now(response),
                 Err(error) => Reply::Now(error.into_response()),
                 Ok(_) => Reply::Now(internal_error().into_response()),

@@ -693,7 +693,10 @@ impl EventLoop {
                 self.accept_retry_at = None;
                 self.accept_all();
             }
-            // 6. Log.
+            // 6. The app's end of the tick (its hooks end what handlers kept for the tick,
+            //    such as the store's shared read snapshot, before the loop may sleep).
+            self.shared.app.end_tick();
+            // 7. Log.
             let reopens = self.control.access_log_reopens.load(Ordering::Acquire);
             self.shared.log.follow_reopens(reopens);
             self.shared.log.flush();

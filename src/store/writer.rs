@@ -14,6 +14,7 @@
 //! which answers 500 (see `jobs`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
@@ -35,17 +36,19 @@ pub type WriteTask =
 /// was committed.
 pub type AfterCommit = Box<dyn FnOnce(bool) + Send>;
 
-/// Runs the writer until every sender of `tasks` is gone.
-pub fn run(store: &mut Sqlite, tasks: &Receiver<WriteTask>) {
+/// Runs the writer until every sender of `tasks` is gone. `commits` counts the groups
+/// committed, each before any of its tasks is told: a reader that keeps a snapshot compares
+/// it to see whether there is anything newer (see `db::Db::sharing_snapshot`).
+pub fn run(store: &mut Sqlite, tasks: &Receiver<WriteTask>, commits: &AtomicU64) {
     while let Ok(first) = tasks.recv() {
         let mut group = vec![first];
         group.extend(tasks.try_iter().take(MAX_GROUP - 1));
-        commit_group(store, group);
+        commit_group(store, group, commits);
     }
 }
 
 /// Steps 2–4 for one group.
-fn commit_group(store: &mut Sqlite, group: Vec<WriteTask>) {
+fn commit_group(store: &mut Sqlite, group: Vec<WriteTask>, commits: &AtomicU64) {
     let started = Instant::now();
     if store.conn.execute_batch("BEGIN IMMEDIATE").is_err() {
         return; // Dropped unrun: each task's responder answers 500.
@@ -72,7 +75,9 @@ fn commit_group(store: &mut Sqlite, group: Vec<WriteTask>) {
         }
     }
     let committed = store.conn.execute_batch("COMMIT").is_ok();
-    if !committed {
+    if committed {
+        commits.fetch_add(1, Ordering::Release);
+    } else {
         let _ = store.conn.execute_batch("ROLLBACK");
     }
     PROCESS.db_write_seconds.observe(started.elapsed());
@@ -131,7 +136,13 @@ mod tests {
             sender.send(task).unwrap();
         }
         drop(sender);
-        run(&mut store, &receiver);
+        let commits = AtomicU64::new(0);
+        run(&mut store, &receiver, &commits);
+        assert_eq!(
+            commits.load(Ordering::Acquire),
+            1,
+            "one group, one commit counted"
+        );
         assert_eq!(
             *log.lock().unwrap(),
             [

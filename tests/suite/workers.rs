@@ -8,6 +8,9 @@
 //! 2^-31) and, once the server has stopped, checks from the line each worker prints on its way
 //! out (`worker N of 2 served R requests on C connections`) that both served.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::support::tls::TestCert;
@@ -111,6 +114,86 @@ fn a_chat_message_reaches_streams_on_every_worker_once_in_order() {
     for (n, stream) in streams.iter_mut().enumerate() {
         assert_eq!(stream.next_message(PATIENCE).id, last.id, "stream {n}");
     }
+    assert_both_served(&stop_and_count_connections(&mut server));
+}
+
+#[test]
+fn a_write_is_read_at_once_on_every_worker_while_reads_keep_the_loops_busy() {
+    // A loop's reads of single posts share one snapshot per tick (two fcntl calls a tick
+    // instead of per read). A post created, changed or deleted on one worker must still be
+    // read as it was answered, by the next request on any worker, however busy that loop is:
+    // readers on both workers keep their ticks full of reads meanwhile.
+    let mut server = Server::start(&["--workers", "2"]);
+    let token = user_token(&server, "author");
+    let busy = create_post(&server, &token, "read all the time", "");
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut client = server.connect();
+            let stop = Arc::clone(&stop);
+            let request = format!("GET /api/posts/{} HTTP/1.1\r\nHost: t\r\n\r\n", busy.id);
+            thread::spawn(move || {
+                let mut served = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    client.send(request.repeat(8).as_bytes());
+                    for _ in 0..8 {
+                        assert_eq!(client.read_response().status, 200);
+                        served += 1;
+                    }
+                }
+                served
+            })
+        })
+        .collect();
+    for n in 0..CONNECTIONS {
+        let post = create_post(&server, &token, &format!("post {n}"), "first");
+        assert_eq!(fetch_post(&server, post.id), Some(post.clone()), "created");
+        let path = format!("/api/posts/{}", post.id);
+        Req::put(&path)
+            .bearer(&token)
+            .json(post_body("changed", "second"))
+            .send(&server)
+            .expect(200);
+        let changed = fetch_post(&server, post.id).expect("still there");
+        assert_eq!(
+            (changed.title.as_str(), changed.body.as_str()),
+            ("changed", "second")
+        );
+        Req::delete(&path).bearer(&token).send(&server).expect_204();
+        assert_eq!(fetch_post(&server, post.id), None, "deleted");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().expect("a reader failed") > 0);
+    }
+    assert_both_served(&stop_and_count_connections(&mut server));
+}
+
+#[test]
+fn no_loop_keeps_a_read_snapshot_once_it_has_answered() {
+    // The snapshot a loop's reads share ends with the loop's tick: a loop that waits for
+    // requests holds no read transaction, which would keep SQLite from checkpointing the WAL
+    // past it. Reads on both workers, then a write: a full checkpoint, which waits for every
+    // reader to be on the newest snapshot, succeeds once the loops are idle.
+    let mut server = Server::start(&["--workers", "2"]);
+    let token = user_token(&server, "author");
+    let post = create_post(&server, &token, "read on both workers", "");
+    for _ in 0..CONNECTIONS {
+        assert_eq!(fetch_post(&server, post.id), Some(post.clone()));
+    }
+    create_post(&server, &token, "newer than every snapshot", "");
+    let db = rusqlite::Connection::open(server.db_path()).expect("the database opens");
+    db.busy_timeout(Duration::ZERO).expect("no waiting");
+    wait_for("a checkpoint no reader blocks", PATIENCE, || {
+        let busy: i64 = db
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .map_err(|error| error.to_string())?;
+        if busy == 0 {
+            Ok(())
+        } else {
+            Err("a reader still holds an older snapshot".to_owned())
+        }
+    });
     assert_both_served(&stop_and_count_connections(&mut server));
 }
 
