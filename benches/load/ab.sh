@@ -5,7 +5,8 @@
 #   benches/load/ab.sh BIN_A BIN_B [PATH] [CONNECTIONS] [SECONDS] [ROUNDS] [PIPELINE]
 #   defaults:                       /hello.txt  64          5         3        1
 #   PIPELINE > 1 sends that many requests per write (benches/load/pipeline.lua).
-#   ROOT=dir serves another directory (default www/).
+#   ROOT=dir serves another directory (default www/); LL_ARGS="--seed-posts 3" adds flags to
+#   both binaries (the API's routes need posts to answer 200).
 #
 # Per run: requests/s, µs of server CPU per request (utime+stime from /proc), and the CPU
 # steal of the run (the machine is a shared VM: a run with steal above ~1% is disturbed and
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/../.."
 bin_a=${1:?usage: ab.sh BIN_A BIN_B [PATH] [CONNECTIONS] [SECONDS] [ROUNDS] [PIPELINE]}
 bin_b=${2:?usage: ab.sh BIN_A BIN_B [PATH] [CONNECTIONS] [SECONDS] [ROUNDS] [PIPELINE]}
 path=${3:-/hello.txt}
+read -r -a ll_args <<< "${LL_ARGS:-}"
 conns=${4:-64}
 secs=${5:-5}
 rounds=${6:-3}
@@ -42,7 +44,7 @@ wait_for_port() {
 
 one_run() { # binary -> "rps us_per_request steal_percent"
     taskset -c 0 "$1" --quiet --addr "127.0.0.1:$port" --root "${ROOT:-www}" --db "$work/bench.db" \
-        > /dev/null 2>&1 &
+        "${ll_args[@]}" > /dev/null 2>&1 &
     server=$!
     wait_for_port
     local lua=()
