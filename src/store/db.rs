@@ -329,6 +329,7 @@ mod tests {
         })
     }
 
+    /// Runs `task` on the writer and waits until its group has committed.
     fn commit(db: &Db, task: impl FnOnce(&mut dyn Store) + Send + 'static) {
         let (done, committed) = mpsc::channel();
         db.write(Box::new(move |store| {
@@ -373,12 +374,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.db");
         let db = Db::open(&Target::Sqlite(path), |_| Ok(())).unwrap();
-        let (done, committed) = mpsc::channel();
-        db.write(Box::new(move |store| {
-            store.unwrap().create_user("zoe", "hash").unwrap().unwrap();
-            Ok(Box::new(move |ok| done.send(ok).unwrap()))
-        }));
-        assert_eq!(committed.recv_timeout(Duration::from_secs(5)), Ok(true));
+        commit(&db, |store| {
+            store.create_user("zoe", "hash").unwrap().unwrap();
+        });
         let reader = db.clone();
         let exists = thread::spawn(move || reader.read(|store| store.username_exists("zoe")))
             .join()
