@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Server memory per idle keep-alive connection.
 
-Opens N connections to a running server on 127.0.0.1, sends one GET on each and reads the
+Opens N connections to a running server on 127.0.0.1 (after one request on a connection of
+its own, so that the code serving it is mapped), sends one GET on each and reads the
 response, then holds them all idle and prints the server's RSS before and after; then closes
 them all and prints the RSS once the server has let them go (what memory it gives back). With
 --tls the connections are HTTPS (certificate not verified: only memory is measured).
@@ -51,6 +52,14 @@ def main():
     count = int(args[2]) if len(args) > 2 else 10000
     path = args[3] if len(args) > 3 else "/index.html"
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    # One request first, so that the code that serves it is mapped (and the file cached) and
+    # the connections' figure is the connections' own memory.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as warm_up:
+        if tls:
+            warm_up = tls.wrap_socket(warm_up, server_hostname="localhost")
+        warm_up.sendall(request)
+        read_response(warm_up)
+    time.sleep(0.5)
     before = rss_kib(pid)
     socks = []
     for _ in range(count):
