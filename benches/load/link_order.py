@@ -6,12 +6,11 @@ them out (build.rs hands the file to the linker for release builds; see its docs
     benches/load/link_order.py --check target/release/looplight
 
 The release binary runs twice under `valgrind --tool=callgrind` on its defaults, with a
-temporary database: first on a new database, then on the same one again. Each
-time, once it accepts connections, callgrind dumps what ran so far: the start-up. The second
-time a mix of requests follows (a registration, a login, a post, then static files,
-conditional and range requests, a 404, the API's reads and a search), and the server stops on
-SIGINT. The file
-lists:
+temporary database: first on a new database, then on the same one again. Each time, a second
+after it says it is serving, callgrind dumps what ran so far: the start-up. The second time a
+mix of requests follows (a registration, a login, a post, then static files, conditional and
+range requests, a 404, the API's reads and a search), and the server stops on SIGINT. The
+file lists:
 
   1. every function of the binary that ran at start-up on an existing database: the code
      every process maps;
@@ -35,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 PORT = 18291
@@ -61,15 +61,19 @@ REQUESTS = [
 REPEAT = 50
 
 
-def wait_for_port(deadline_s=120.0):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit("the server did not start under valgrind")
+def wait_until_serving(server, deadline_s=120.0):
+    """Waits for the server's "serving" message on stderr: the workers are built and it is
+    about to wait for its first event. Reading stderr goes on in the background."""
+    serving = threading.Event()
+
+    def read_stderr():
+        for line in server.stderr:
+            if b" serving " in line:
+                serving.set()
+
+    threading.Thread(target=read_stderr, daemon=True).start()
+    if not serving.wait(deadline_s):
+        raise SystemExit("the server did not start under valgrind")
 
 
 def exchange(request, count=1):
@@ -165,9 +169,12 @@ def profile(binary, database, mix):
             ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}",
              binary, "--quiet", "--addr", f"127.0.0.1:{PORT}", "--root", "www",
              "--db", database],
-            cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=CHECKOUT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_for_port()
+            # The start-up is what ran until a second after the server said it serves (as
+            # start_memory.py measures it), with no connection made yet.
+            wait_until_serving(server)
+            time.sleep(1)
             subprocess.run(["callgrind_control", "--dump=start-up", str(server.pid)],
                            check=True, stdout=subprocess.DEVNULL)
             if mix:

@@ -6,8 +6,8 @@
 
 Starts BIN RUNS times (default 3) on its defaults but for a free port and a database in a
 temporary directory: first on a new database (it creates the tables), then again on the same
-one. Each start waits until the server accepts a connection and then one second more, and
-reads /proc/PID/smaps. Each start prints VmRSS and the resident KiB of:
+one. Each start waits until the server says it is serving (no client connects) and then one
+second more, and reads /proc/PID/smaps. Each start prints VmRSS and the resident KiB of:
 
   text     the binary's code (r-xp)
   ro       the binary's read-only data: rodata, unwind tables, relocations, relocated data
@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -34,15 +35,19 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def wait_for_port(port, deadline_s=10.0):
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise SystemExit("the server did not start")
+def wait_until_serving(server, deadline_s=10.0):
+    """Waits for the server's "serving" message on stderr (its workers are built; nothing has
+    connected yet). Reading stderr goes on in the background."""
+    serving = threading.Event()
+
+    def read_stderr():
+        for line in server.stderr:
+            if b" serving " in line:
+                serving.set()
+
+    threading.Thread(target=read_stderr, daemon=True).start()
+    if not serving.wait(deadline_s):
+        raise SystemExit("the server did not start")
 
 
 def resident(pid, binary):
@@ -92,9 +97,9 @@ def measure_start(binary, root, workdir, flags):
     server = subprocess.Popen(
         [binary, "--quiet", "--addr", f"127.0.0.1:{port}", "--root", root,
          "--db", os.path.join(workdir, "start.db")] + flags,
-        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for_port(port)
+        wait_until_serving(server)
         time.sleep(1)
         return resident(server.pid, binary)
     finally:
