@@ -5,6 +5,9 @@ them out (build.rs hands the file to the linker for release builds; see its docs
     cargo build --release && benches/load/link_order.py target/release/looplight
     benches/load/link_order.py --check target/release/looplight
 
+(From a `cargo build --release` binary: `cargo bench` also writes target/release/looplight,
+built with the bench profile, and its symbols' hashes differ from a release build's.)
+
 The release binary runs twice under `valgrind --tool=callgrind` on its defaults, with a
 temporary database: first on a new database, then on the same one again. Each time, a second
 after it says it is serving, callgrind dumps what ran so far: the start-up. The second time a
