@@ -37,8 +37,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+from start_memory import wait_until_serving
 
 PORT = 18291
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -62,21 +63,6 @@ REQUESTS = [
     ("OPTIONS", "/api/posts", "", b""),
 ]
 REPEAT = 50
-
-
-def wait_until_serving(server, deadline_s=120.0):
-    """Waits for the server's "serving" message on stderr: the workers are built and it is
-    about to wait for its first event. Reading stderr goes on in the background."""
-    serving = threading.Event()
-
-    def read_stderr():
-        for line in server.stderr:
-            if b" serving " in line:
-                serving.set()
-
-    threading.Thread(target=read_stderr, daemon=True).start()
-    if not serving.wait(deadline_s):
-        raise SystemExit("the server did not start under valgrind")
 
 
 def exchange(request, count=1):
@@ -176,7 +162,7 @@ def profile(binary, database, mix):
         try:
             # The start-up is what ran until a second after the server said it serves (as
             # start_memory.py measures it), with no connection made yet.
-            wait_until_serving(server)
+            wait_until_serving(server, deadline_s=120)
             time.sleep(1)
             subprocess.run(["callgrind_control", "--dump=start-up", str(server.pid)],
                            check=True, stdout=subprocess.DEVNULL)
