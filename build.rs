@@ -7,7 +7,7 @@
 //!
 //! - `--symbol-ordering-file=src/link-order.txt`: the functions that run at start-up first,
 //!   then those that serve requests, hottest first (`benches/load/link_order.py` writes the
-//!   list from callgrind). Start-up maps a quarter of the text instead of 70%, and the
+//!   list from callgrind). Start-up maps a fifth of the text instead of 70%, and the
 //!   request path's code lies together. Names the binary does not have are skipped, so a
 //!   stale list costs only the layout. lld, the linker Rust uses on x86_64 Linux, has the
 //!   option; GNU ld has not.
