@@ -536,6 +536,35 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_is_built_with_the_options_of_cargo_config() {
+        // .cargo/config.toml's LIBSQLITE3_FLAGS: a renamed variable or a lost file would
+        // silently bring back the page cache's first block and the memory statistics' mutex.
+        let (_dir, store) = store();
+        let mut statement = store.conn.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let built_with = |option: &str| options.iter().any(|o| o == option);
+        for wanted in [
+            "DEFAULT_MEMSTATUS=0",
+            "DEFAULT_PCACHE_INITSZ=0",
+            "ENABLE_FTS5",
+        ] {
+            assert!(built_with(wanted), "{wanted} not in {options:?}");
+        }
+        for unwanted in [
+            "ENABLE_FTS3",
+            "ENABLE_RTREE",
+            "ENABLE_DBSTAT_VTAB",
+            "SOUNDEX",
+        ] {
+            assert!(!built_with(unwanted), "{unwanted} in {options:?}");
+        }
+    }
+
+    #[test]
     fn hot_reads_are_compiled_once_whatever_their_parameters() {
         let (dir, mut writer) = store();
         let user = writer.create_user("erin", "hash").unwrap().unwrap();
